@@ -1,0 +1,68 @@
+"""Async Python SDK for the DecisionTelecom Viber + SMS messaging API.
+
+::
+
+    from decisiontelecom_async import ViberClient, ViberMessage
+
+    async with ViberClient(access_key) as client:
+        message_id = await client.send(ViberMessage("Shop", "380501234567", "Hello"))
+"""
+
+from decisiontelecom_async._enums import (
+    MessageType,
+    SmsErrorCode,
+    SmsStatus,
+    SourceType,
+    ViberStatus,
+)
+from decisiontelecom_async._errors import (
+    APIError,
+    AuthenticationError,
+    CampaignAborted,
+    DecisionTelecomError,
+    FieldProblem,
+    InsufficientBalanceError,
+    InvalidParameterError,
+    RateLimitError,
+    ServerError,
+    SmsApiError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
+from decisiontelecom_async._retry import RetryPolicy
+from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
+from decisiontelecom_async._viber_client import ViberClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "CampaignAborted",
+    "DecisionTelecomError",
+    "FieldProblem",
+    "InsufficientBalanceError",
+    "InvalidParameterError",
+    "MessageReceipt",
+    "MessageType",
+    "RateLimitError",
+    "RetryPolicy",
+    "SendOutcome",
+    "ServerError",
+    "SmsApiError",
+    "SmsEncoding",
+    "SmsErrorCode",
+    "SmsLength",
+    "SmsStatus",
+    "SourceType",
+    "TransportError",
+    "UnexpectedResponseError",
+    "ValidationError",
+    "ViberClient",
+    "ViberMessage",
+    "ViberStatus",
+    "__version__",
+    "measure_sms",
+]

@@ -1,0 +1,268 @@
+"""What every client of the SDK shares: lifecycle, limits, retries, one request.
+
+A client owns (or borrows) an ``httpx.AsyncClient``, bounds its requests in
+flight with one semaphore shared by every call, passes each request through
+the :class:`Throttle`, and repeats failures as its :class:`RetryPolicy` says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
+from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._retry import RetryPolicy, call_with_retries
+from decisiontelecom_async._throttle import Throttle
+from decisiontelecom_async._transport import send_request
+
+__all__ = ["BaseClient", "ClientState"]
+
+logger = logging.getLogger("decisiontelecom_async")
+
+_T = TypeVar("_T")
+_DEFAULT_TIMEOUT = 30.0
+
+
+class ClientState(enum.Enum):
+    """Where a client is in its life."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _user_agent() -> str:
+    from decisiontelecom_async import __version__  # noqa: PLC0415 - avoids an import cycle
+
+    return f"decisiontelecom-async/{__version__} python-httpx/{httpx.__version__}"
+
+
+def _check_base_url(base_url: str) -> httpx.URL:
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        msg = f"base_url must be an absolute http(s) URL, got {base_url!r}"
+        raise ValueError(msg)
+    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"/")
+
+
+class BaseClient:
+    """Lifecycle, limits and retries shared by :class:`ViberClient` and :class:`SmsClient`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float | httpx.Timeout,
+        max_retries: int,
+        max_concurrency: int,
+        rate_limit: float | None,
+        http_client: httpx.AsyncClient | None,
+        retry_policy: RetryPolicy | None,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...],
+    ) -> None:
+        if isinstance(max_concurrency, bool) or not (
+            isinstance(max_concurrency, int) and max_concurrency >= 1
+        ):
+            msg = f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
+            raise ValueError(msg)
+        if isinstance(max_retries, bool) or not (isinstance(max_retries, int) and max_retries >= 0):
+            msg = f"max_retries must be an int >= 0, got {max_retries!r}"
+            raise ValueError(msg)
+        self._base_url = _check_base_url(base_url)
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self._max_concurrency = max_concurrency
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        # Time goes through these two so tests can run retries without sleeping.
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._clock: Callable[[], float] = time.monotonic
+        self._throttle = Throttle(rate_limit, sleep=self._sleep_now, clock=self._now)
+        self._redactor = Redactor(secrets)
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": _user_agent(),
+            **headers,
+        }
+        self._owns_http_client = http_client is None
+        self._http = http_client if http_client is not None else self._make_http_client()
+        self._state = ClientState.UNOPENED
+        self._in_flight = 0
+
+    def _make_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(
+                max_connections=self._max_concurrency,
+                max_keepalive_connections=self._max_concurrency,
+            ),
+            follow_redirects=False,
+            trust_env=True,
+        )
+
+    async def _sleep_now(self, seconds: float) -> None:
+        await self._sleep(seconds)
+
+    def _now(self) -> float:
+        return self._clock()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._state is ClientState.CLOSED
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The client's default :class:`RetryPolicy`."""
+        return self._retry_policy
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests this client has in flight at once."""
+        return self._max_concurrency
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are in flight right now."""
+        return self._in_flight
+
+    async def __aenter__(self) -> Self:
+        if self._state is ClientState.CLOSED:
+            msg = f"this {type(self).__name__} is closed; create a new one"
+            raise RuntimeError(msg)
+        if self._state is ClientState.OPEN:
+            msg = f"this {type(self).__name__} is already open; enter it only once"
+            raise RuntimeError(msg)
+        self._state = ClientState.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and its connections (not an ``http_client`` you passed in).
+
+        Calling it again does nothing. A closed client refuses every call.
+        """
+        if self._state is ClientState.CLOSED:
+            return
+        self._state = ClientState.CLOSED
+        if self._owns_http_client:
+            await self._http.aclose()
+
+    def __del__(self) -> None:
+        # Never close from here: there may be no running loop. Only tell.
+        if getattr(self, "_state", None) is ClientState.OPEN and getattr(
+            self, "_owns_http_client", False
+        ):
+            warnings.warn(
+                f"{type(self).__name__} was not closed; use 'async with' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
+
+    def _ensure_usable(self) -> None:
+        if self._state is ClientState.CLOSED:
+            msg = f"this {type(self).__name__} is closed; create a new one"
+            raise RuntimeError(msg)
+        self._state = ClientState.OPEN
+
+    # -- one request -----------------------------------------------------------
+
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        url = self._base_url.copy_with(raw_path=self._base_url.raw_path.rstrip(b"/") + b"/")
+        url = url.join(path.lstrip("/"))
+        headers = dict(self._headers)
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        return self._http.build_request(
+            method,
+            url,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self._timeout,
+        )
+
+    async def _send_once(self, request: httpx.Request, parse: Callable[[httpx.Response], _T]) -> _T:
+        await self._throttle.wait()
+        async with self._semaphore:
+            if self._state is ClientState.CLOSED:
+                msg = f"this {type(self).__name__} is closed; create a new one"
+                raise RuntimeError(msg)
+            self._in_flight += 1
+            started = time.perf_counter()
+            try:
+                response = await send_request(self._http, request, self._redactor)
+            finally:
+                self._in_flight -= 1
+        logger.debug(
+            "%s %s -> %d (%.1f ms)",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        try:
+            return parse(response)
+        except RateLimitError as exc:
+            self._throttle.pause(
+                exc.retry_after
+                if exc.retry_after is not None
+                and exc.retry_after <= self._retry_policy.max_retry_after
+                else self._retry_policy.initial_wait
+            )
+            raise
+
+    async def _request(
+        self,
+        request: httpx.Request,
+        parse: Callable[[httpx.Response], _T],
+        *,
+        idempotent: bool,
+        retry_policy: RetryPolicy | None,
+        on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
+    ) -> tuple[_T, int]:
+        """Send ``request`` with retries; return the parsed result and the attempts made."""
+        self._ensure_usable()
+        return await call_with_retries(
+            lambda: self._send_once(request, parse),
+            retry_policy or self._retry_policy,
+            idempotent=idempotent,
+            sleep=self._sleep_now,
+            describe=f"{request.method} {request.url.path}",
+            on_retry=on_retry,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} base_url={str(self._base_url)!r} "
+            f"state={self._state.value} max_concurrency={self._max_concurrency}>"
+        )

@@ -1,0 +1,177 @@
+"""When and how long to wait before repeating a failed request.
+
+:class:`RetryPolicy` is the public knob; tenacity does the work and stays
+private to this module. :func:`is_retryable` is the whole decision, a pure
+function over the exception:
+
+* 429 (unless the service asks to wait longer than ``max_retry_after``) and
+  500/503 are retried for every call;
+* a :class:`TransportError` that provably never reached the service (connect
+  failure, no free pooled connection) is retried for every call;
+* reads (status look-ups, balance) also retry every other transient failure:
+  timeouts after sending, dropped connections, 502/504;
+* writes (sends) do not retry a failure whose outcome is unknown, because the
+  first request may have been delivered and billed; set
+  ``retry_unknown_outcome=True`` to accept that risk;
+* 400, 401/403, 402, validation errors and unexpected bodies are never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+import tenacity
+
+from decisiontelecom_async._errors import (
+    DecisionTelecomError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
+
+logger = logging.getLogger("decisiontelecom_async")
+
+_T = TypeVar("_T")
+_ALWAYS_RETRIED_STATUSES = frozenset({500, 503})
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        msg = f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a client repeats failed requests: exponential backoff with jitter.
+
+    The wait before retry *n* (from 1) is ``initial_wait * 2 ** (n - 1)``
+    capped at ``max_wait``, plus a random ``0..jitter`` seconds. A 429 that
+    says ``Retry-After`` waits exactly that long instead, up to
+    ``max_retry_after``; a longer demand is not waited for: the call fails at
+    once with a :class:`RateLimitError` whose ``retry_after`` says how long.
+
+    Retries stop after ``max_retries`` retries or when the next wait would end
+    after ``timeout`` seconds from the first attempt, whichever comes first.
+
+    Pass one to a client (``ViberClient(key, retry_policy=...)``) or to a
+    single call (``client.send(message, retry_policy=...)``)::
+
+        RetryPolicy(max_retries=5, max_wait=10.0)
+        RetryPolicy(max_retries=0)  # never retry
+    """
+
+    max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    """Retries after the first try (0: try once)."""
+    initial_wait: float = attrs.field(default=0.5, validator=_non_negative)
+    """Seconds before the first retry, doubled for each later one."""
+    max_wait: float = attrs.field(default=30.0, validator=_non_negative)
+    """The longest backoff wait, before jitter."""
+    jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    """Up to this many random seconds added to each backoff wait."""
+    timeout: float = attrs.field(default=120.0, validator=_non_negative)
+    """Total time budget for one call, retries and waits included."""
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    """The longest ``Retry-After`` honoured; a longer one fails the call at once."""
+    retry_unknown_outcome: bool = False
+    """Also retry sends whose first attempt may have reached the service.
+
+    Off by default: a send that timed out after the request went out may have
+    been delivered, and repeating it can deliver and bill the message twice.
+    Reads are always retried.
+    """
+
+    def backoff(self, retry_number: int) -> float:
+        """The wait before retry ``retry_number`` (from 1), without jitter."""
+        return float(min(self.max_wait, self.initial_wait * 2.0 ** (retry_number - 1)))
+
+
+def is_retryable(
+    exc: BaseException, *, idempotent: bool, retry_unknown_outcome: bool, max_retry_after: float
+) -> bool:
+    """Whether a call that failed with ``exc`` may be repeated."""
+    if isinstance(exc, RateLimitError):
+        return exc.retry_after is None or exc.retry_after <= max_retry_after
+    if isinstance(exc, ServerError):
+        return idempotent or retry_unknown_outcome or exc.status in _ALWAYS_RETRIED_STATUSES
+    if isinstance(exc, TransportError):
+        return not exc.outcome_unknown or idempotent or retry_unknown_outcome
+    return False
+
+
+def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    backoff = tenacity.wait_exponential_jitter(
+        initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(backoff(state))
+
+    return wait
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[_T]],
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    sleep: Callable[[float], Awaitable[None]],
+    describe: str,
+    on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
+) -> tuple[_T, int]:
+    """Run ``attempt`` until it succeeds or ``policy`` gives up.
+
+    Returns the result and the number of attempts made. On failure the last
+    exception is raised with its ``attempts`` set.
+    """
+    attempts = 0
+
+    def retryable(exc: BaseException) -> bool:
+        return is_retryable(
+            exc,
+            idempotent=idempotent,
+            retry_unknown_outcome=policy.retry_unknown_outcome,
+            max_retry_after=policy.max_retry_after,
+        )
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.upcoming_sleep
+        logger.debug(
+            "retrying %s after %s in %.2fs (attempt %d of %d)",
+            describe,
+            type(exc).__name__,
+            wait,
+            state.attempt_number + 1,
+            policy.max_retries + 1,
+        )
+        if on_retry is not None and isinstance(exc, DecisionTelecomError):
+            on_retry(exc, wait)
+
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.max_retries + 1)
+        | tenacity.stop_before_delay(policy.timeout),
+        wait=_wait_for(policy),
+        retry=tenacity.retry_if_exception(retryable),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        async for attempt_context in retrying:
+            with attempt_context:
+                attempts += 1
+                result = await attempt()
+    except DecisionTelecomError as exc:
+        exc.attempts = attempts
+        raise
+    return result, attempts

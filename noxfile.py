@@ -1,0 +1,61 @@
+"""The one entry point for checks: ``nox`` runs tests, lint, typecheck and docs.
+
+``nox -s bench`` runs the benchmarks (not part of the default run).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def install_groups(session: nox.Session, *groups: str, extras: str = "") -> None:
+    """Install the package (with ``extras``) and the named dependency groups."""
+    requirements = nox.project.dependency_groups(PYPROJECT, *groups)
+    session.install("-e", f".{extras}", *requirements)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite under coverage, the loopback-server tests included."""
+    install_groups(session, "tests", extras="[all]")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=85")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    install_groups(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    install_groups(session, "typing", extras="[all]")
+    session.run("mypy", "decisiontelecom_async")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs; any warning fails the build."""
+    install_groups(session, "docs", extras="[all]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"
+    )
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks in bench/ and print their figures."""
+    install_groups(session, "bench", extras="[all]")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -1,0 +1,55 @@
+"""Shared fixtures: fake time for retries, a respx router, sample messages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import attrs
+import pytest
+import respx
+
+from decisiontelecom_async import ViberClient, ViberMessage
+
+BASE_URL = "https://web.it-decision.com/v1/api"
+ACCESS_KEY = "s3cr3t-access-key-XYZ"
+
+
+@attrs.define
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    now: float = 1000.0
+    sleeps: list[float] = attrs.Factory(list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """A respx router on the default base URL; unmatched requests fail the test."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client(fake_time: FakeTime) -> AsyncIterator[ViberClient]:
+    """A client on the default base URL whose retries sleep on fake time."""
+    async with ViberClient(ACCESS_KEY) as viber:
+        viber._sleep = fake_time.sleep
+        viber._clock = fake_time.clock
+        yield viber
+
+
+@pytest.fixture
+def message() -> ViberMessage:
+    return ViberMessage("Custom Company", "380636111112", "Message content")
