@@ -8,6 +8,7 @@
         message_id = await client.send(ViberMessage("Shop", "380501234567", "Hello"))
 """
 
+from decisiontelecom_async._bulk import StatusOutcome
 from decisiontelecom_async._enums import (
     MessageType,
     SmsErrorCode,
@@ -31,8 +32,12 @@ from decisiontelecom_async._errors import (
     ValidationError,
 )
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
+from decisiontelecom_async._polling import StatusTimeoutError
+from decisiontelecom_async._progress import BulkProgress
 from decisiontelecom_async._retry import RetryPolicy
+from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
+from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
 from decisiontelecom_async._viber_client import ViberClient
 
 __version__ = "0.1.0"
@@ -40,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "BulkProgress",
     "CampaignAborted",
     "DecisionTelecomError",
     "FieldProblem",
@@ -52,11 +58,16 @@ __all__ = [
     "SendOutcome",
     "ServerError",
     "SmsApiError",
+    "SmsBalance",
+    "SmsClient",
     "SmsEncoding",
     "SmsErrorCode",
     "SmsLength",
+    "SmsMessage",
     "SmsStatus",
     "SourceType",
+    "StatusOutcome",
+    "StatusTimeoutError",
     "TransportError",
     "UnexpectedResponseError",
     "ValidationError",

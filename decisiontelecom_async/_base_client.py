@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import json
 import logging
+import math
+import ssl
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,11 +22,12 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from decisiontelecom_async._bulk import bulk_sleep, check_bulk_guard, stop_bulk_runs
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._throttle import Throttle
-from decisiontelecom_async._transport import send_request
+from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
 
@@ -55,6 +59,39 @@ def _check_base_url(base_url: str) -> httpx.URL:
     return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"/")
 
 
+def _log_request(request: httpx.Request, outcome: str, attempt: int, started: float) -> None:
+    # The path only: the SMS API carries credentials in the query string.
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s -> %s (attempt %d, %.1f ms)",
+            request.method,
+            request.url.path,
+            outcome,
+            attempt,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds; every client of the
+    # process shares one context (SSLContext is made to be shared).
+    return httpx.create_ssl_context(trust_env=True)
+
+
+def _check_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (timeout > 0 and math.isfinite(timeout))
+    ):
+        msg = f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
+        raise ValueError(msg)
+    return httpx.Timeout(float(timeout))
+
+
 class BaseClient:
     """Lifecycle, limits and retries shared by :class:`ViberClient` and :class:`SmsClient`."""
 
@@ -80,7 +117,7 @@ class BaseClient:
             msg = f"max_retries must be an int >= 0, got {max_retries!r}"
             raise ValueError(msg)
         self._base_url = _check_base_url(base_url)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._timeout = _check_timeout(timeout)
         self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
@@ -100,18 +137,24 @@ class BaseClient:
         self._in_flight = 0
 
     def _make_http_client(self) -> httpx.AsyncClient:
+        # Keep-alive pool as large as the concurrency bound, so a busy run
+        # reuses its connections instead of opening new ones.
+        limits = httpx.Limits(
+            max_connections=self._max_concurrency,
+            max_keepalive_connections=self._max_concurrency,
+        )
         return httpx.AsyncClient(
+            verify=_ssl_context(),
             timeout=self._timeout,
-            limits=httpx.Limits(
-                max_connections=self._max_concurrency,
-                max_keepalive_connections=self._max_concurrency,
-            ),
+            limits=limits,
+            transport=fast_transport(limits, _ssl_context()),
             follow_redirects=False,
             trust_env=True,
         )
 
     async def _sleep_now(self, seconds: float) -> None:
-        await self._sleep(seconds)
+        # A bulk run that stops cuts its workers' sleeps short (_bulk.py).
+        await bulk_sleep(self._sleep, seconds)
 
     def _now(self) -> float:
         return self._clock()
@@ -164,6 +207,7 @@ class BaseClient:
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
+        stop_bulk_runs(self)
         if self._owns_http_client:
             await self._http.aclose()
 
@@ -211,33 +255,38 @@ class BaseClient:
             timeout=self._timeout,
         )
 
-    async def _send_once(self, request: httpx.Request, parse: Callable[[httpx.Response], _T]) -> _T:
+    async def _send_once(
+        self,
+        request: httpx.Request,
+        parse: Callable[[httpx.Response], _T],
+        *,
+        attempt: int = 1,
+        retry_policy: RetryPolicy | None = None,
+    ) -> _T:
         await self._throttle.wait()
         async with self._semaphore:
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
+            check_bulk_guard()
             self._in_flight += 1
             started = time.perf_counter()
             try:
                 response = await send_request(self._http, request, self._redactor)
+            except DecisionTelecomError as exc:
+                _log_request(request, type(exc).__name__, attempt, started)
+                raise
             finally:
                 self._in_flight -= 1
-        logger.debug(
-            "%s %s -> %d (%.1f ms)",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
+        _log_request(request, str(response.status_code), attempt, started)
         try:
             return parse(response)
         except RateLimitError as exc:
+            policy = retry_policy or self._retry_policy
             self._throttle.pause(
                 exc.retry_after
-                if exc.retry_after is not None
-                and exc.retry_after <= self._retry_policy.max_retry_after
-                else self._retry_policy.initial_wait
+                if exc.retry_after is not None and exc.retry_after <= policy.max_retry_after
+                else policy.initial_wait
             )
             raise
 
@@ -252,17 +301,27 @@ class BaseClient:
     ) -> tuple[_T, int]:
         """Send ``request`` with retries; return the parsed result and the attempts made."""
         self._ensure_usable()
+        attempts = 0
+
+        async def attempt() -> _T:
+            nonlocal attempts
+            attempts += 1
+            return await self._send_once(
+                request, parse, attempt=attempts, retry_policy=retry_policy
+            )
+
         return await call_with_retries(
-            lambda: self._send_once(request, parse),
+            attempt,
             retry_policy or self._retry_policy,
             idempotent=idempotent,
             sleep=self._sleep_now,
             describe=f"{request.method} {request.url.path}",
             on_retry=on_retry,
+            clock=self._now,
         )
 
     def __repr__(self) -> str:
         return (
-            f"<{type(self).__name__} base_url={str(self._base_url)!r} "
+            f"<{type(self).__name__} base_url={self._redactor.url(self._base_url)!r} "
             f"state={self._state.value} max_concurrency={self._max_concurrency}>"
         )

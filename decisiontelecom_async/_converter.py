@@ -52,7 +52,8 @@ def viber_message_to_wire(message: ViberMessage) -> dict[str, Any]:
 
 def parse_id(value: object, field: str) -> int:
     """Read a 64-bit message id sent as an int or a string of digits."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    # The length cap keeps int() under its 4300-digit limit (a ValueError).
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 100:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
         return value
@@ -60,8 +61,9 @@ def parse_id(value: object, field: str) -> int:
 
 
 def _parse_code(value: object, field: str) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 100:
+        return int(str(value))
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise UnexpectedResponseError(f"{field} is not a status code: {value!r}")

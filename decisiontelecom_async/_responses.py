@@ -10,6 +10,7 @@ error object still maps by its status.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import math
@@ -52,8 +53,9 @@ def json_result(
         raise api_error(
             value,
             http_status=response.status_code,
-            body=redact(response.text),
+            body=response.text,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
+            redact=redact,
         )
     if not response.is_success:
         raise status_error(response, redact=redact)
@@ -85,7 +87,8 @@ def _as_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    # isascii: str.isdigit() also accepts digits int() refuses ("²").
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     return None
 
@@ -110,8 +113,13 @@ def api_error(
     http_status: int,
     body: str | None = None,
     retry_after: float | None = None,
+    redact: Callable[[str], str] = str,
 ) -> APIError:
-    """The exception for the service's error object ``value``."""
+    """The exception for the service's error object ``value``.
+
+    ``redact`` is applied to every text taken from the answer (name, message,
+    body), so a secret the service echoes back never reaches the exception.
+    """
     code = _as_int(value.get("code"))
     status = _as_int(value.get("status"))
     if status is None or not 100 <= status <= 599:  # noqa: PLR2004
@@ -120,12 +128,12 @@ def api_error(
     message = value.get("message")
     return _build(
         _error_class(status, code),
-        name=str(name) if name is not None else _reason(status),
-        message=str(message) if message is not None else "",
+        name=redact(str(name)) if name is not None else _reason(status),
+        message=redact(str(message)) if message is not None else "",
         code=code,
         status=status,
         http_status=http_status,
-        body=body,
+        body=None if body is None else redact(body),
         retry_after=retry_after,
     )
 
@@ -141,7 +149,7 @@ def status_error(response: httpx.Response, *, redact: Callable[[str], str] = str
         )
     return _build(
         _error_class(status, None),
-        name=response.reason_phrase or _reason(status),
+        name=redact(response.reason_phrase) if response.reason_phrase else _reason(status),
         message="",
         code=None,
         status=status,
@@ -193,8 +201,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
-        return None
+        # An HTTP-date without a zone (the asctime form) is GMT by definition.
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -67,7 +68,9 @@ class RetryPolicy:
         RetryPolicy(max_retries=0)  # never retry
     """
 
-    max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    max_retries: int = attrs.field(
+        default=3, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
+    )
     """Retries after the first try (0: try once)."""
     initial_wait: float = attrs.field(default=0.5, validator=_non_negative)
     """Seconds before the first retry, doubled for each later one."""
@@ -106,9 +109,12 @@ def is_retryable(
 
 
 def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    backoff = tenacity.wait_exponential_jitter(
-        initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
-    )
+    # wait_exponential + wait_random rather than wait_exponential_jitter: the
+    # latter deprecated its ``initial`` argument, and its replacement does not
+    # exist in every tenacity this package supports.
+    backoff = tenacity.wait_exponential(
+        multiplier=policy.initial_wait, max=policy.max_wait
+    ) + tenacity.wait_random(0, policy.jitter)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -119,6 +125,24 @@ def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]
     return wait
 
 
+def _stop_for(
+    policy: RetryPolicy, clock: Callable[[], float], started: float
+) -> Callable[[tenacity.RetryCallState], bool]:
+    # The time budget is measured on the client's clock, not tenacity's own
+    # monotonic start time, so the client's (and the tests') clock decides.
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number > policy.max_retries:
+            return True
+        return clock() - started + (state.upcoming_sleep or 0.0) > policy.timeout
+
+    return stop
+
+
+def _status_of(exc: BaseException | None) -> str:
+    status = getattr(exc, "status", None)
+    return str(status) if isinstance(status, int) else "none"
+
+
 async def call_with_retries(
     attempt: Callable[[], Awaitable[_T]],
     policy: RetryPolicy,
@@ -127,13 +151,16 @@ async def call_with_retries(
     sleep: Callable[[float], Awaitable[None]],
     describe: str,
     on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[_T, int]:
     """Run ``attempt`` until it succeeds or ``policy`` gives up.
 
     Returns the result and the number of attempts made. On failure the last
-    exception is raised with its ``attempts`` set.
+    exception is raised with its ``attempts`` set. ``clock`` measures the
+    policy's time budget; ``sleep`` waits between attempts.
     """
     attempts = 0
+    started = clock()
 
     def retryable(exc: BaseException) -> bool:
         return is_retryable(
@@ -147,9 +174,10 @@ async def call_with_retries(
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
         logger.debug(
-            "retrying %s after %s in %.2fs (attempt %d of %d)",
+            "retrying %s after %s (status %s) in %.2fs (attempt %d of %d)",
             describe,
             type(exc).__name__,
+            _status_of(exc),
             wait,
             state.attempt_number + 1,
             policy.max_retries + 1,
@@ -158,8 +186,7 @@ async def call_with_retries(
             on_retry(exc, wait)
 
     retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(policy.max_retries + 1)
-        | tenacity.stop_before_delay(policy.timeout),
+        stop=_stop_for(policy, clock, started),
         wait=_wait_for(policy),
         retry=tenacity.retry_if_exception(retryable),
         sleep=sleep,

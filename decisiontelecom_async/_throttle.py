@@ -17,6 +17,9 @@ from aiolimiter import AsyncLimiter
 
 __all__ = ["Throttle"]
 
+_RAMP_SPACING = 0.005
+"""Seconds between requests released after a 429 pause, without a rate ceiling."""
+
 
 class Throttle:
     """Shared 429 pause plus an optional rate ceiling."""
@@ -39,6 +42,11 @@ class Throttle:
         self._sleep = sleep
         self._clock = clock
         self._resume_at = 0.0
+        # After a pause, the requests held back leave one every ``_spacing``
+        # seconds (the ceiling's pace, else _RAMP_SPACING) instead of all at
+        # the same instant; ``_release_at`` is the next free place in that line.
+        self._spacing = 1.0 / rate_limit if rate_limit else _RAMP_SPACING
+        self._release_at = 0.0
 
     def _now(self) -> float:
         return self._clock()
@@ -53,8 +61,20 @@ class Throttle:
         self._resume_at = max(self._resume_at, self._now() + seconds)
 
     async def wait(self) -> None:
-        """Wait until a request may be sent."""
-        while (delay := self._resume_at - self._now()) > 0:
-            await self._sleep(delay)
+        """Wait until a request may be sent.
+
+        During a pause every request takes a place in line; when the pause
+        ends they leave one by one, so the service is not hit by every held
+        request at once (a thundering herd that would earn the next 429).
+        """
+        while True:
+            now = self._now()
+            if now >= self._resume_at and now >= self._release_at:
+                break
+            place = max(self._resume_at, self._release_at)
+            self._release_at = place + self._spacing
+            await self._sleep(place - now)
+            if self._now() >= self._resume_at:
+                break
         if self._limiter is not None:
             await self._limiter.acquire()

@@ -5,16 +5,27 @@ while connecting (or while waiting for a pooled connection) means the
 request provably never left, anything later means it may have been
 processed. The httpx exception is not chained: its text and its request
 could carry the URL, and the SMS API puts credentials there.
+
+With the ``fast`` extra installed, clients send through httpx-aiohttp's
+transport (:func:`fast_transport`). That package maps every
+``aiohttp.ClientConnectionError`` it does not know better to
+``httpx.ConnectTimeout``, a server that dropped the connection after the
+request included, which would read as "never sent" and let a send be
+repeated. So the aiohttp error it chains is classified here instead, and an
+aiohttp error it lets through unmapped becomes a :class:`TransportError` too.
 """
 
 from __future__ import annotations
+
+import sys
+import urllib.request
 
 import httpx
 
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
 from decisiontelecom_async._redact import Redactor
 
-__all__ = ["send_request"]
+__all__ = ["fast_transport", "send_request"]
 
 _NEVER_SENT: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -44,6 +55,86 @@ def _describe(exc: Exception) -> str:
     return "the request failed"
 
 
+def _aiohttp_failure(exc: BaseException) -> tuple[BaseException, bool, str] | None:
+    """``(error, never_sent, description)`` when ``exc`` is, or wraps, an aiohttp error."""
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return None
+    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
+    if not isinstance(cause, aiohttp.ClientError):
+        return None
+    # Only a connection that could not be made (or a free one not found in
+    # time) proves the request never left; anything else may have reached it.
+    # Most specific first: ConnectionTimeoutError is a ServerTimeoutError.
+    kinds: tuple[tuple[type[BaseException], bool, str], ...] = (
+        (aiohttp.ClientConnectorError, True, "could not connect"),
+        (
+            aiohttp.ConnectionTimeoutError,
+            True,
+            "timed out connecting or waiting for a free connection",
+        ),
+        (aiohttp.ServerTimeoutError, False, "timed out waiting for the answer"),
+        (
+            aiohttp.ServerDisconnectedError,
+            False,
+            "the connection was dropped before a complete answer",
+        ),
+        (aiohttp.ClientPayloadError, False, "the connection failed while reading the answer"),
+        (aiohttp.ClientResponseError, False, "the answer was not valid HTTP"),
+    )
+    for kind, never_sent, description in kinds:
+        if isinstance(cause, kind):
+            return cause, never_sent, description
+    return cause, False, "the connection failed"
+
+
+def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> TransportError:
+    aiohttp_failure = _aiohttp_failure(exc)
+    if aiohttp_failure is not None:
+        shown, never_sent, description = aiohttp_failure
+    else:
+        shown, never_sent = exc, isinstance(exc, _NEVER_SENT)
+        description = _describe(exc) if isinstance(exc, Exception) else "the request failed"
+    detail = redactor(str(shown)) if str(shown) else ""
+    phase = (
+        "the request never reached the service"
+        if never_sent
+        else "the request may have reached the service"
+    )
+    message = f"{where}: {description} ({type(shown).__name__}"
+    message += f": {detail}" if detail else ""
+    message += f"); {phase}"
+    return TransportError(message, outcome_unknown=not never_sent)
+
+
+def fast_transport(
+    limits: httpx.Limits, verify: object, *, trust_env: bool = True
+) -> httpx.AsyncBaseTransport | None:
+    """httpx-aiohttp's transport (the ``fast`` extra), or None to keep httpx's own.
+
+    httpx's default transport costs several times the CPU per request of
+    aiohttp's (encode/httpx#3215: httpcore's pool and AnyIO locks); behind the
+    same ``httpx.AsyncClient`` interface, aiohttp's transport removes that
+    ceiling. httpx's own transport stays in use when httpx-aiohttp is not
+    installed, and when the environment names a proxy, which httpx honours
+    and this transport would not.
+    """
+    if trust_env and any(
+        scheme in ("http", "https", "all") for scheme in urllib.request.getproxies()
+    ):
+        return None
+    try:
+        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        return None
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(
+        verify=verify,  # type: ignore[arg-type]
+        trust_env=trust_env,
+        limits=limits,
+    )
+    return transport
+
+
 async def send_request(
     http: httpx.AsyncClient, request: httpx.Request, redactor: Redactor
 ) -> httpx.Response:
@@ -55,15 +146,13 @@ async def send_request(
         raise UnexpectedResponseError(
             f"the body could not be decoded ({type(exc).__name__})"
         ) from None
+    except httpx.TooManyRedirects:
+        # Only an http_client passed in with follow_redirects=True gets here.
+        raise UnexpectedResponseError(f"{where}: too many redirects") from None
     except httpx.TransportError as exc:
-        never_sent = isinstance(exc, _NEVER_SENT)
-        detail = redactor(str(exc)) if str(exc) else ""
-        phase = (
-            "the request never reached the service"
-            if never_sent
-            else "the request may have reached the service"
-        )
-        message = f"{where}: {_describe(exc)} ({type(exc).__name__}"
-        message += f": {detail}" if detail else ""
-        message += f"); {phase}"
-        raise TransportError(message, outcome_unknown=not never_sent) from None
+        raise _transport_error(where, exc, redactor) from None
+    except Exception as exc:
+        # An aiohttp error httpx-aiohttp let through without mapping it.
+        if _aiohttp_failure(exc) is None:
+            raise
+        raise _transport_error(where, exc, redactor) from None

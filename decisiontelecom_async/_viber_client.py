@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
 
 from decisiontelecom_async._base_client import BaseClient
+from decisiontelecom_async._bulk import StatusOutcome, get_statuses_of, send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import FieldProblem, UnexpectedResponseError, ValidationError
-from decisiontelecom_async._models import MessageReceipt, ViberMessage
+from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
+from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 from decisiontelecom_async._responses import json_result
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
@@ -123,13 +127,154 @@ class ViberClient(BaseClient):
             request, self._parse_receipt, idempotent=True, retry_policy=retry_policy
         )
 
+    # -- bulk (see _bulk.py and _polling.py) ---------------------------------------
+
+    def send_many(
+        self,
+        messages: Iterable[ViberMessage] | AsyncIterable[ViberMessage],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[SendOutcome[ViberMessage], None]:
+        """Send every message; yield a :class:`SendOutcome` for each as it finishes.
+
+        ::
+
+            async with contextlib.aclosing(client.send_many(messages)) as outcomes:
+                async for outcome in outcomes:
+                    if not outcome.ok:
+                        print(outcome.index, outcome.error)
+
+        ``messages`` is any iterable or async iterable, read lazily: a
+        generator of millions runs in constant memory, and at most
+        ``concurrency`` messages are taken ahead of the outcomes handed out.
+        Outcomes come in completion order, exactly one per input, with its
+        ``index``. ``concurrency`` (default and ceiling: the client's
+        ``max_concurrency``, which also bounds every other call on the client)
+        is the number of messages in flight.
+
+        A message the service refuses (400), a transport failure or an input
+        that is not a :class:`ViberMessage` fails only its own outcome. An
+        empty balance (402) or a refused key (401/403) stops the run: requests
+        in flight finish, nothing new is sent, and every other input gets a
+        :class:`CampaignAborted` outcome whose ``cause`` is that error.
+
+        ``progress`` (a plain or async callable) receives a
+        :class:`BulkProgress` every ``progress_interval`` seconds and once at
+        the end. Leaving the loop early, ``aclose()``, cancelling the task or
+        closing the client stops the run and leaves no task behind; wrap it in
+        :func:`contextlib.aclosing` to stop it the moment you leave the loop.
+        Arguments are checked at the call, before anything is sent.
+        """
+        return send_many_of(
+            self,
+            messages,
+            lambda message: self._send(message, retry_policy=retry_policy),
+            ViberMessage,
+            concurrency=concurrency,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+
+    def get_statuses(
+        self,
+        message_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[StatusOutcome[MessageReceipt], None]:
+        """Look up every id; yield a :class:`StatusOutcome` for each as it finishes.
+
+        The same pattern as :meth:`send_many`: lazy input, ``concurrency``
+        look-ups in flight at most, completion order, one outcome per id; an
+        id that cannot be one (not a positive int) fails its own outcome with
+        :class:`ValidationError`, a refused key stops the run.
+        """
+        return get_statuses_of(
+            self,
+            message_ids,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            concurrency=concurrency,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+
+    async def wait_for_final_status(
+        self,
+        message_id: int,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also bounds the sleeps between polls
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> MessageReceipt:
+        """Poll the status until :attr:`MessageReceipt.is_final`; return that receipt.
+
+        Polls every ``poll_interval`` seconds at first, half as long again
+        after each look-up, up to ``max_poll_interval``; the look-ups share
+        the client's concurrency bound and rate limit. When ``timeout``
+        seconds pass first, raises :class:`StatusTimeoutError` (a
+        :class:`TimeoutError`) whose ``receipt`` is the last one read. An
+        error of a look-up (after the client's retries) is raised as is.
+        """
+        check_message_id(message_id)
+        return await wait_for_final_status_of(
+            self,
+            message_id,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            _receipt_is_final,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )
+
+    def wait_for_final_statuses(
+        self,
+        message_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        timeout: float,
+        concurrency: int | None = None,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[StatusOutcome[MessageReceipt], None]:
+        """Wait for the final status of every id; yield each outcome once it is final.
+
+        Every id is polled as in :meth:`wait_for_final_status`, ``concurrency``
+        ids at a time (default 1000: a watched id costs a sleeping coroutine;
+        the requests stay bounded by ``max_concurrency``). ``timeout`` is one
+        deadline for the whole call, counted from the first outcome asked
+        for: an id not final by then gets an outcome whose ``error`` is a
+        :class:`StatusTimeoutError` and whose ``receipt`` is the last one read.
+        """
+        return wait_for_final_statuses_of(
+            self,
+            message_ids,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            _receipt_is_final,
+            timeout=timeout,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+
     def _parse_message_id(self, response: httpx.Response) -> int:
         body = json_result(response, redact=self._redactor)
         try:
             return parse_id(body.get("message_id"), "message_id")
         except UnexpectedResponseError as exc:
             raise UnexpectedResponseError(
-                exc.reason, status=response.status_code, body=self._redactor(response.text)
+                self._redactor(exc.reason),
+                status=response.status_code,
+                body=self._redactor(response.text),
             ) from None
 
     def _parse_receipt(self, response: httpx.Response) -> MessageReceipt:
@@ -138,5 +283,11 @@ class ViberClient(BaseClient):
             return receipt_from_wire(body)
         except UnexpectedResponseError as exc:
             raise UnexpectedResponseError(
-                exc.reason, status=response.status_code, body=self._redactor(response.text)
+                self._redactor(exc.reason),
+                status=response.status_code,
+                body=self._redactor(response.text),
             ) from None
+
+
+def _receipt_is_final(receipt: MessageReceipt) -> bool:
+    return receipt.is_final

@@ -36,7 +36,9 @@ def fake_time() -> FakeTime:
 @pytest.fixture
 def api() -> Iterator[respx.MockRouter]:
     """A respx router on the default base URL; unmatched requests fail the test."""
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+    # using="httpx" intercepts whatever transport the client sends through
+    # (httpx's own, or httpx-aiohttp's with the `fast` extra installed).
+    with respx.mock(base_url=BASE_URL, assert_all_called=False, using="httpx") as router:
         yield router
 
 

@@ -1,0 +1,638 @@
+"""Bulk runs: a fixed pool of workers over a lazily read input.
+
+:func:`run_bulk` is the engine behind ``send_many``, ``get_statuses`` and
+``wait_for_final_statuses`` of every client. It takes any iterable or async
+iterable and "an async function doing one item and returning
+``(result, attempts)``", and is an async generator of outcomes in completion
+order, one for every input.
+
+How it holds its promises:
+
+* Constant memory. ``workers`` tasks pull from the input one item at a time;
+  a worker takes a *slot* before it pulls and the slot comes back only when
+  the consumer is handed that item's outcome, so at most ``workers`` items
+  are ever pulled ahead of the outcomes handed out, however long the input.
+* Exactly one outcome per input. An error of the service or of the item is
+  that item's outcome. An error that :func:`stops_run` (empty balance,
+  refused credentials) stops the run: requests in flight finish, nothing new
+  is sent (the guard in ``BaseClient._send_once`` refuses any attempt of a
+  stopped run, retries included), and every input not sent, the rest of the
+  input included, gets a :class:`CampaignAborted` outcome naming the cause.
+* Nothing left behind. Leaving the ``async for`` early, ``aclose()``,
+  cancelling the consuming task, or closing the client cancels the workers
+  and waits for them; no task outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from decisiontelecom_async._errors import (
+    AuthenticationError,
+    CampaignAborted,
+    DecisionTelecomError,
+    FieldProblem,
+    InsufficientBalanceError,
+    SmsApiError,
+    ValidationError,
+)
+from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._progress import BulkProgress, ProgressHook
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._base_client import BaseClient
+
+__all__ = [
+    "StatusOutcome",
+    "check_bulk_guard",
+    "check_concurrency",
+    "check_item_type",
+    "run_bulk",
+    "stop_bulk_runs",
+    "stops_run",
+]
+
+logger = logging.getLogger("decisiontelecom_async")
+
+_I = TypeVar("_I")
+_R = TypeVar("_R")
+_O = TypeVar("_O")
+
+OutcomeFactory = Callable[[int, _I, "_R | None", "DecisionTelecomError | None", int], _O]
+"""Builds the outcome of one input: ``(index, item, result, error, attempts)``."""
+
+
+@attrs.frozen
+class StatusOutcome(Generic[_R]):
+    """What became of one message id of ``get_statuses`` or ``wait_for_final_statuses``.
+
+    Bulk look-ups yield exactly one outcome for every id, in completion
+    order; :attr:`index` is the id's position in the input.
+    """
+
+    index: int
+    """The id's position in what was handed to the bulk call (from 0)."""
+    message_id: int
+    """The id looked up, as given."""
+    receipt: _R | None = None
+    """The status found: a :class:`MessageReceipt` for Viber, an :class:`SmsStatus`
+    for SMS. After a :class:`StatusTimeoutError` it is the last status seen
+    (``None`` when none was)."""
+    error: DecisionTelecomError | None = None
+    """Why the look-up failed (:class:`CampaignAborted` if the run stopped first,
+    :class:`StatusTimeoutError` if the status was not final in time)."""
+    attempts: int = 0
+    """How many requests were made for it (0 when none was)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status was read (and, when waiting, is final)."""
+        return self.error is None
+
+
+def stops_run(exc: DecisionTelecomError) -> bool:
+    """Whether ``exc`` stops a whole bulk run instead of failing one input.
+
+    An empty balance (402, or the SMS API's code 49) and refused credentials
+    (401/403, or the SMS API's login errors) would fail every later request
+    the same way, so the run stops. Anything else (400, a validation error,
+    a server error after retries) belongs to its own input.
+    """
+    if isinstance(exc, InsufficientBalanceError | AuthenticationError):
+        return True
+    return isinstance(exc, SmsApiError) and (exc.is_balance_empty or exc.is_authentication_failure)
+
+
+def check_concurrency(concurrency: int | None, *, default: int, cap: int | None) -> int:
+    """The number of workers for a run: ``concurrency`` checked, narrowed to ``cap``."""
+    if concurrency is None:
+        concurrency = default
+    elif isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        msg = f"concurrency must be an int >= 1 or None, got {concurrency!r}"
+        raise ValueError(msg)
+    return concurrency if cap is None else min(concurrency, cap)
+
+
+def check_item_type(item: object, expected: type[_I], *, field: str = "message") -> _I:
+    """Return ``item`` if it is an ``expected``; else raise a :class:`ValidationError`.
+
+    A bulk run turns that error into the item's own outcome.
+    """
+    if isinstance(item, expected):
+        return item
+    problem = FieldProblem(field, f"expected a {expected.__name__}, got {type(item).__name__}")
+    raise ValidationError([problem], subject="input")
+
+
+class _Aborted(CampaignAborted):
+    """Raised inside a stopped run: an attempt refused, or a wait cut short."""
+
+
+class _Worker:
+    """What a worker task of a run carries in its context."""
+
+    __slots__ = ("run", "sent")
+
+    def __init__(self, run: _Run[Any, Any, Any]) -> None:
+        self.run = run
+        self.sent = 0
+        """Requests let out for the current input."""
+
+
+# The worker the calling task is. Each worker sets it in its own context, so
+# the client can refuse attempts of a stopped run and count the requests of
+# an input without any change to the signatures between the run and a request.
+_current_worker: contextvars.ContextVar[_Worker | None] = contextvars.ContextVar(
+    "decisiontelecom_async_bulk_worker", default=None
+)
+
+# The runs in progress of each client, so that closing the client stops them.
+_runs_of: weakref.WeakKeyDictionary[BaseClient, set[_Run[Any, Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def check_bulk_guard() -> None:
+    """Refuse to start a request for a bulk run that has stopped.
+
+    The client calls it right before a request goes out, after the rate
+    limit and the concurrency bound let it through; outside a run it does
+    nothing.
+    """
+    worker = _current_worker.get()
+    if worker is not None:
+        cause = worker.run.cause
+        if cause is not None:
+            raise _Aborted(cause)
+        worker.sent += 1
+
+
+async def bulk_sleep(sleep: Callable[[float], Awaitable[None]], seconds: float) -> None:
+    """``await sleep(seconds)``, cut short by :class:`CampaignAborted` if the run stops.
+
+    The client sleeps through this (retry backoff, the shared 429 pause), so
+    a run that stops does not wait for its sleepers to wake before it ends.
+    """
+    worker = _current_worker.get()
+    if worker is None:
+        await sleep(seconds)
+    else:
+        await worker.run.sleep_or_abort(sleep, seconds)
+
+
+def stop_bulk_runs(client: BaseClient) -> None:
+    """Cancel every bulk run of ``client`` (it is being closed)."""
+    for run in list(_runs_of.get(client, ())):
+        run.cancel(RuntimeError(f"the {type(client).__name__} was closed during a bulk run"))
+
+
+class _Run(Generic[_I, _R, _O]):
+    """The state of one bulk run: its input, workers, outcomes and counts."""
+
+    def __init__(
+        self,
+        client: BaseClient,
+        items: Iterable[_I] | AsyncIterable[_I],
+        call: Callable[[_I], Awaitable[tuple[_R, int]]],
+        outcome: OutcomeFactory[_I, _R, _O],
+        *,
+        workers: int,
+        stops: Callable[[DecisionTelecomError], bool],
+        progress: ProgressHook | None,
+        progress_interval: float,
+        name: str,
+    ) -> None:
+        self._client = client
+        self._sync_items: Iterator[_I] | None = None
+        self._async_items: AsyncIterator[_I] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async_items = aiter(items)
+        else:
+            self._sync_items = iter(items)
+        self._pull_lock = asyncio.Lock()
+        self._call = call
+        self._outcome = outcome
+        self._workers = workers
+        self._stops = stops
+        self._progress = progress
+        self._progress_interval = progress_interval
+        self._name = name
+
+        self._slots = asyncio.Semaphore(workers)
+        self.ready: deque[_O] = deque()
+        """Outcomes not yet handed out (at most ``workers``)."""
+        self._wakeup: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.alive = 0
+        """Workers still running."""
+        self._spawned = 0
+        self._next_index = 0
+        self._exhausted = False
+        self.cause: DecisionTelecomError | None = None
+        """The error that stopped the run, once one did."""
+        self.input_error: BaseException | None = None
+        """What the input raised, to be raised once the outcomes are out."""
+        self.failure: BaseException | None = None
+        """What ends the run at once (a bug, a failing progress hook, a closed client)."""
+        self._stopped = asyncio.Event()
+
+        self._started = 0.0
+        self._done = 0
+        self._ok = 0
+        self._aborted = 0
+        self._retried = 0
+        self._active = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        _runs_of.setdefault(self._client, set()).add(self)
+        self._spawn()
+        if self._progress is not None:
+            self._tasks.append(
+                asyncio.create_task(self._tick(self._progress), name=f"{self._name}-progress")
+            )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s started with %d workers", self._name, self._workers)
+
+    def _spawn(self) -> None:
+        # Workers start one per input taken until there are ``workers`` of
+        # them: a short input does not start a pool it has no use for.
+        self._tasks.append(
+            asyncio.create_task(self._work(), name=f"{self._name}-worker-{self.alive}")
+        )
+        self.alive += 1
+        self._spawned += 1
+
+    def cancel(self, reason: BaseException) -> None:
+        """Stop at once: cancel every worker; the consumer raises ``reason``."""
+        if self.failure is None:
+            self.failure = reason
+        for task in self._tasks:
+            task.cancel()
+        self.wake()
+
+    async def close(self) -> None:
+        """Cancel what still runs and wait for it; close an async input left unfinished."""
+        runs = _runs_of.get(self._client)
+        if runs is not None:
+            runs.discard(self)
+        pending = [task for task in self._tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        closer = getattr(self._async_items, "aclose", None)
+        if closer is not None and not self._exhausted:
+            try:
+                await closer()
+            except Exception:  # the caller's generator: its error is not the run's
+                logger.debug("closing the input of %s failed", self._name, exc_info=True)
+
+    async def finish(self) -> None:
+        """Make the final progress call of a run that handed out every outcome."""
+        if self._progress is not None:
+            await _call_hook(self._progress, self.snapshot(final=True))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s finished: %s", self._name, self.snapshot(final=True))
+
+    # -- consumer side ----------------------------------------------------------
+
+    def wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Wait until an outcome is ready, a worker ends or the run fails."""
+        self._wakeup = asyncio.get_running_loop().create_future()
+        try:
+            await self._wakeup
+        finally:
+            self._wakeup = None
+
+    def hand_out(self) -> _O:
+        """The next ready outcome; its slot goes back to the workers."""
+        self._slots.release()
+        return self.ready.popleft()
+
+    # -- workers ---------------------------------------------------------------------
+
+    def _stop_with(self, cause: DecisionTelecomError) -> None:
+        if self.cause is not None:
+            return
+        self.cause = cause
+        self._stopped.set()
+        logger.warning(
+            "%s stopped after %s: %s; inputs not sent get CampaignAborted",
+            self._name,
+            type(cause).__name__,
+            cause.message_text,
+        )
+
+    async def _pull(self) -> tuple[int, _I] | None:
+        """The next input and its index, or None when there is none to take."""
+        if self._exhausted or self.input_error is not None:
+            return None
+        try:
+            if self._sync_items is not None:
+                item = next(self._sync_items)
+            else:
+                async with self._pull_lock:
+                    if self._exhausted or self.input_error is not None:
+                        return None
+                    assert self._async_items is not None  # noqa: S101 - set in __init__
+                    item = await anext(self._async_items)
+        except (StopIteration, StopAsyncIteration):
+            self._exhausted = True
+            return None
+        except Exception as exc:  # noqa: BLE001 - the input's own error goes to the caller
+            self.input_error = exc
+            return None
+        index = self._next_index
+        self._next_index += 1
+        return index, item
+
+    def _emit(self, outcome: _O, error: DecisionTelecomError | None, attempts: int) -> None:
+        self._done += 1
+        if error is None:
+            self._ok += 1
+        elif isinstance(error, CampaignAborted):
+            self._aborted += 1
+        if attempts > 1:
+            self._retried += attempts - 1
+        self.ready.append(outcome)
+        self.wake()
+
+    async def _work(self) -> None:
+        worker = _Worker(self)
+        _current_worker.set(worker)
+        try:
+            while True:
+                await self._slots.acquire()
+                pulled = await self._pull()
+                if pulled is None:
+                    self._slots.release()
+                    return
+                if self._spawned < self._workers:
+                    self._spawn()
+                await self._do(worker, *pulled)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who raises it
+            # A bug, not an outcome: the consumer raises it and the run ends.
+            if self.failure is None:
+                self.failure = exc
+        finally:
+            self.alive -= 1
+            self.wake()
+
+    async def _do(self, worker: _Worker, index: int, item: _I) -> None:
+        """Produce the outcome of one input."""
+        make = self._outcome
+        error: DecisionTelecomError
+        if self.cause is not None:
+            error = CampaignAborted(self.cause)
+            self._emit(make(index, item, None, error, 0), error, 0)
+            return
+        self._active += 1
+        worker.sent = 0
+        try:
+            result, attempts = await self._call(item)
+        except _Aborted as exc:
+            # Refused before sending, or stopped while waiting to retry.
+            error = CampaignAborted(exc.cause)
+            self._emit(make(index, item, None, error, worker.sent), error, worker.sent)
+        except DecisionTelecomError as exc:
+            if self._stops(exc):
+                self._stop_with(exc)
+            self._emit(make(index, item, None, exc, exc.attempts), exc, exc.attempts)
+        else:
+            self._emit(make(index, item, result, None, attempts), None, attempts)
+        finally:
+            self._active -= 1
+
+    async def sleep_or_abort(
+        self, sleep: Callable[[float], Awaitable[None]], seconds: float
+    ) -> None:
+        """Sleep ``seconds``; raise :class:`_Aborted` as soon as the run stops."""
+        if self.cause is None:
+            sleeper = asyncio.ensure_future(sleep(seconds))
+            stopper = asyncio.ensure_future(self._stopped.wait())
+            try:
+                await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for future in (sleeper, stopper):
+                    future.cancel()
+                await asyncio.wait((sleeper, stopper))
+        if self.cause is not None:
+            raise _Aborted(self.cause)
+
+    # -- progress --------------------------------------------------------------------
+
+    def snapshot(self, *, final: bool = False) -> BulkProgress:
+        """The run's counts now."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return BulkProgress(
+            done=self._done,
+            ok=self._ok,
+            failed=self._done - self._ok,
+            aborted=self._aborted,
+            retried=self._retried,
+            in_flight=self._active,
+            elapsed=elapsed,
+            rate=self._done / elapsed,
+            final=final,
+        )
+
+    async def _tick(self, hook: ProgressHook) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self._progress_interval)
+                await _call_hook(hook, self.snapshot())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, who raises it
+            if self.failure is None:
+                self.failure = exc
+            self.wake()
+
+
+async def _call_hook(hook: ProgressHook, progress: BulkProgress) -> None:
+    result = hook(progress)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def run_bulk(
+    client: BaseClient,
+    items: Iterable[_I] | AsyncIterable[_I],
+    call: Callable[[_I], Awaitable[tuple[_R, int]]],
+    outcome: OutcomeFactory[_I, _R, _O],
+    *,
+    workers: int,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    progress: ProgressHook | None = None,
+    progress_interval: float = 0.5,
+    name: str = "bulk run",
+) -> AsyncGenerator[_O, None]:
+    """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
+
+    ``call(item)`` returns ``(result, attempts)`` or raises a
+    :class:`DecisionTelecomError`, which becomes the item's outcome (and
+    stops the run when ``stops(error)``). ``outcome(index, item, result,
+    error, attempts)`` builds what is yielded. Any other exception from
+    ``call``, the input or the progress hook ends the run and is raised to
+    the consumer (the input's own error after the outcomes of what was
+    already taken from it).
+
+    Check the arguments before calling this (see :func:`check_bulk_input`,
+    :func:`check_concurrency`, :func:`check_progress`): a generator only
+    starts running at the first ``__anext__``.
+    """
+    run = _Run(
+        client,
+        items,
+        call,
+        outcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+    )
+    run.start()
+    ready = run.ready
+    try:
+        while True:
+            if run.failure is not None:
+                raise run.failure
+            if ready:
+                yield run.hand_out()
+            elif run.alive:
+                await run.wait()
+            else:
+                break
+        if run.input_error is not None:
+            raise run.input_error
+        await run.finish()
+    finally:
+        await run.close()
+
+
+def check_bulk_input(items: object, *, what: str) -> None:
+    """Refuse an input that is neither iterable nor async iterable, at call time."""
+    if not isinstance(items, Iterable | AsyncIterable):
+        msg = f"{what} takes an iterable or async iterable, got {type(items).__name__}"
+        raise TypeError(msg)
+
+
+def check_progress(progress: ProgressHook | None, progress_interval: float) -> None:
+    """Refuse a progress hook that cannot be called or an interval that is not > 0."""
+    if progress is not None and not callable(progress):
+        msg = f"progress must be a callable, got {type(progress).__name__}"
+        raise TypeError(msg)
+    if (
+        isinstance(progress_interval, bool)
+        or not isinstance(progress_interval, int | float)
+        or not progress_interval > 0
+    ):
+        msg = f"progress_interval must be a number of seconds > 0, got {progress_interval!r}"
+        raise ValueError(msg)
+
+
+def send_many_of(
+    client: BaseClient,
+    items: Iterable[_I] | AsyncIterable[_I],
+    send_one: Callable[[_I], Awaitable[tuple[int, int]]],
+    item_type: type[_I],
+    *,
+    concurrency: int | None,
+    progress: ProgressHook | None,
+    progress_interval: float,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    name: str = "send_many",
+) -> AsyncGenerator[SendOutcome[_I], None]:
+    """A client's ``send_many``: check the arguments now, send lazily.
+
+    ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
+    (a client's ``_send``). An input that is not an ``item_type`` gets a
+    :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
+    to the client's ``max_concurrency``.
+    """
+    check_bulk_input(items, what=f"{name}()")
+    workers = check_concurrency(
+        concurrency, default=client.max_concurrency, cap=client.max_concurrency
+    )
+    check_progress(progress, progress_interval)
+    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
+
+    def call(item: _I) -> Awaitable[tuple[int, int]]:
+        return send_one(check_item_type(item, item_type))
+
+    return run_bulk(
+        client,
+        items,
+        call,
+        SendOutcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+    )
+
+
+def get_statuses_of(
+    client: BaseClient,
+    message_ids: Iterable[int] | AsyncIterable[int],
+    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    *,
+    concurrency: int | None,
+    progress: ProgressHook | None,
+    progress_interval: float,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    name: str = "get_statuses",
+) -> AsyncGenerator[StatusOutcome[_R], None]:
+    """A client's ``get_statuses``: check the arguments now, look up lazily.
+
+    ``get_one(message_id)`` returns ``(status, attempts)`` (a client's
+    ``_get_status``, which refuses an id that cannot be one with a
+    :class:`ValidationError`: that id's own outcome).
+    """
+    check_bulk_input(message_ids, what=f"{name}()")
+    workers = check_concurrency(
+        concurrency, default=client.max_concurrency, cap=client.max_concurrency
+    )
+    check_progress(progress, progress_interval)
+    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
+    return run_bulk(
+        client,
+        message_ids,
+        get_one,
+        StatusOutcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+    )

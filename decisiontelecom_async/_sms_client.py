@@ -1,0 +1,381 @@
+"""The SMS API client: send an SMS, look up its status, read the balance.
+
+The SMS API puts the login and password in the query string of every
+``GET``. The client keeps them out of everything it shows: exception
+messages (the core's transport never chains httpx's exceptions), the
+``repr`` of its requests (which httpx also puts on its own exceptions), and
+the request line httpx logs at INFO on the ``httpx`` logger, which a
+:class:`logging.Filter` installed by the first :class:`SmsClient` scrubs.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from decisiontelecom_async._base_client import BaseClient
+from decisiontelecom_async._bulk import StatusOutcome, get_statuses_of, send_many_of
+from decisiontelecom_async._enums import SmsStatus
+from decisiontelecom_async._errors import DecisionTelecomError, FieldProblem, ValidationError
+from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
+from decisiontelecom_async._sms_wire import (
+    build_query,
+    read_balance,
+    read_message_id,
+    read_status,
+    scrub_credentials,
+)
+from decisiontelecom_async._viber_client import check_message_id
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._progress import ProgressHook
+    from decisiontelecom_async._retry import RetryPolicy
+
+__all__ = ["DEFAULT_SMS_BASE_URL", "SmsClient", "SmsInput"]
+
+DEFAULT_SMS_BASE_URL = "https://web.it-decision.com/ru/js"
+
+_T = TypeVar("_T")
+
+SmsInput = SmsMessage | tuple[str, str, str] | tuple[str, str, str, bool]
+"""What ``send_many`` takes: an :class:`SmsMessage`, or its arguments as a tuple."""
+
+
+def _as_sms_message(item: object) -> SmsMessage:
+    """An :class:`SmsMessage` from a bulk input; a :class:`ValidationError` for anything else."""
+    if isinstance(item, SmsMessage):
+        return item
+    if isinstance(item, tuple) and len(item) in (3, 4):
+        phone, sender, text, *rest = item
+        return SmsMessage(phone, sender, text, delivery_report=rest[0] if rest else True)
+    problem = FieldProblem(
+        "message",
+        "expected an SmsMessage or a (phone, sender, text[, delivery_report]) tuple, "
+        f"got {type(item).__name__}",
+    )
+    raise ValidationError([problem], subject="input")
+
+
+class _CredentialLogFilter(logging.Filter):
+    """Blanks SMS credentials out of the request lines httpx logs.
+
+    httpx logs ``HTTP Request: GET <full URL> ...`` at INFO; for the SMS API
+    that URL holds the login and password. The filter rewrites the record's
+    arguments before any handler formats them: ``login=`` and ``password=``
+    values go, and so does every secret of a live :class:`SmsClient`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+    def watch(self, redactor: Redactor) -> None:
+        self._redactors.add(redactor)
+
+    def scrub(self, text: str) -> str:
+        text = scrub_credentials(text)
+        for redactor in list(self._redactors):
+            text = redactor(text)
+        return text
+
+    def _scrub_argument(self, value: object) -> object:
+        if value is None or isinstance(value, int | float):
+            return value  # keeps %d and %f working
+        text = str(value)
+        cleaned = self.scrub(text)
+        return value if cleaned == text else cleaned
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.scrub(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._scrub_argument(value) for value in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: self._scrub_argument(value) for key, value in record.args.items()}
+        return True
+
+
+_LOG_FILTER = _CredentialLogFilter()
+
+
+def _install_log_filter(redactor: Redactor) -> None:
+    _LOG_FILTER.watch(redactor)
+    httpx_logger = logging.getLogger("httpx")
+    if _LOG_FILTER not in httpx_logger.filters:
+        httpx_logger.addFilter(_LOG_FILTER)
+
+
+class _SmsRedactor(Redactor):
+    """The core's redactor, plus: any ``login=`` / ``password=`` value goes.
+
+    The exact forms a :class:`Redactor` knows are not enough here: a
+    transport (aiohttp's yarl) may re-encode the URL it puts in an error.
+    """
+
+    def __call__(self, text: str) -> str:
+        return scrub_credentials(super().__call__(text))
+
+
+class _SmsRequest(httpx.Request):
+    """An ``httpx.Request`` whose ``repr`` leaves out the query (and the credentials)."""
+
+    def __repr__(self) -> str:
+        url = self.url.copy_with(query=None, fragment=None, username=None, password=None)
+        return f"<Request({self.method!r}, '{url}?[query hidden]')>"
+
+
+class _Credentials:
+    """The login and password, kept out of ``repr``."""
+
+    __slots__ = ("login", "password")
+
+    def __init__(self, login: str, password: str) -> None:
+        self.login = login
+        self.password = password
+
+    def __repr__(self) -> str:
+        return "<credentials hidden>"
+
+
+class SmsClient(BaseClient):
+    """An async client for DecisionTelecom's SMS API (login and password).
+
+    ::
+
+        async with SmsClient(login, password) as sms:
+            message_id = await sms.send("380501234567", "MyShop", "Your code is 1234")
+            status = await sms.get_status(message_id)
+            balance = await sms.get_balance()
+
+    Construction options, lifecycle, the shared concurrency bound, the rate
+    ceiling and retries work as on :class:`ViberClient`. Every parameter is
+    percent-encoded, so any text arrives as written. The login and password
+    travel in the query string, as the API demands, but never appear in an
+    exception, a ``repr`` or a log line (also httpx's own request log).
+
+    A ``send`` whose outcome is unknown (the request may have reached the
+    service) is not retried unless the policy says
+    ``retry_unknown_outcome=True``; status and balance look-ups are reads and
+    are retried on every transient failure.
+    """
+
+    def __init__(
+        self,
+        login: str,
+        password: str,
+        *,
+        base_url: str = DEFAULT_SMS_BASE_URL,
+        timeout: float | httpx.Timeout = 30.0,
+        max_retries: int = 3,
+        max_concurrency: int = 50,
+        rate_limit: float | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        # Never echo the values: they are the credentials.
+        if not isinstance(login, str) or not login.strip():
+            msg = "login must be a non-empty string (the SMS API login)"
+            raise ValueError(msg)
+        if not isinstance(password, str) or not password:
+            msg = "password must be a non-empty string (the SMS API password)"
+            raise ValueError(msg)
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            http_client=http_client,
+            retry_policy=retry_policy,
+            # The answers are not JSON; ask for anything, as the vendor SDKs do.
+            headers={"Accept": "*/*"},
+            secrets=(login, password),
+        )
+        self._credentials = _Credentials(login, password)
+        # Every error the core builds for this client goes through this one.
+        self._redactor = _SmsRedactor((login, password))
+        _install_log_filter(self._redactor)
+
+    def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
+        query = build_query(
+            {"login": self._credentials.login, "password": self._credentials.password, **params}
+        )
+        # The query goes in already encoded (%20 for a space, %2B for "+"):
+        # httpx's own params= would send a space as "+", which a server that
+        # decodes by RFC 3986 rather than as a form reads as a literal plus.
+        built = self._build_request("GET", f"{path}?{query}")
+        # No stream: a GET has no body, and a request built with one counts as
+        # unread, which makes some transports send an empty chunked body.
+        return _SmsRequest(
+            built.method, built.url, headers=built.headers, extensions=built.extensions
+        )
+
+    async def _call(
+        self,
+        request: httpx.Request,
+        parse: Callable[[httpx.Response, Callable[[str], str]], _T],
+        *,
+        idempotent: bool,
+        retry_policy: RetryPolicy | None,
+    ) -> tuple[_T, int]:
+        try:
+            return await self._request(
+                request,
+                lambda response: parse(response, self._redactor),
+                idempotent=idempotent,
+                retry_policy=retry_policy,
+            )
+        except DecisionTelecomError as exc:
+            # The core raises "from None", which hides httpx's exception but
+            # keeps it as __context__; it holds the request and its URL.
+            if exc.__suppress_context__:
+                exc.__context__ = None
+            raise
+
+    # -- send ------------------------------------------------------------------
+
+    async def send(
+        self,
+        phone: str,
+        sender: str,
+        text: str,
+        *,
+        delivery_report: bool = True,
+        retry_policy: RetryPolicy | None = None,
+    ) -> int:
+        """Send one SMS; return the id the service assigned.
+
+        The arguments are checked first (see :class:`SmsMessage`): a broken
+        rule raises :class:`ValidationError` and nothing is sent. The service's
+        refusal raises :class:`SmsApiError` (``code`` says why, e.g.
+        :attr:`SmsErrorCode.NOT_ENOUGH_MONEY`); no answer raises
+        :class:`TransportError`; an answer that makes no sense raises
+        :class:`UnexpectedResponseError`.
+        """
+        message = SmsMessage(phone, sender, text, delivery_report=delivery_report)
+        message_id, _ = await self._send(message, retry_policy=retry_policy)
+        return message_id
+
+    async def send_message(
+        self, message: SmsMessage, *, retry_policy: RetryPolicy | None = None
+    ) -> int:
+        """Send an :class:`SmsMessage`; return the id the service assigned."""
+        message_id, _ = await self._send(message, retry_policy=retry_policy)
+        return message_id
+
+    async def _send(
+        self, message: SmsMessage, *, retry_policy: RetryPolicy | None = None
+    ) -> tuple[int, int]:
+        if not isinstance(message, SmsMessage):
+            msg = f"expected an SmsMessage, got {type(message).__name__}"
+            raise TypeError(msg)
+        request = self._get(
+            "send",
+            {
+                "phone": message.phone,
+                "sender": message.sender,
+                "text": message.text,
+                "dlr": "1" if message.delivery_report else "0",
+            },
+        )
+        return await self._call(
+            request, read_message_id, idempotent=False, retry_policy=retry_policy
+        )
+
+    def send_many(
+        self,
+        messages: Iterable[SmsInput] | AsyncIterable[SmsInput],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[SendOutcome[SmsInput], None]:
+        """Send every SMS; yield a :class:`SendOutcome` for each as it finishes.
+
+        ::
+
+            messages = (SmsMessage(phone, "MyShop", "Sale today") for phone in phones)
+            async with contextlib.aclosing(sms.send_many(messages)) as outcomes:
+                async for outcome in outcomes:
+                    if not outcome.ok:
+                        print(outcome.index, outcome.error)
+
+        Each input is an :class:`SmsMessage` or a ``(phone, sender, text)``
+        tuple (optionally with ``delivery_report`` fourth); an input that
+        breaks a rule gets a :class:`ValidationError` outcome of its own.
+        The guarantees are :meth:`ViberClient.send_many`'s: lazy input in
+        constant memory, at most ``concurrency`` (default and ceiling: the
+        client's ``max_concurrency``) in flight, completion order, exactly one
+        outcome per input. Not enough money (:class:`SmsApiError` code 49) or
+        refused credentials (codes 44, 45, 47, 48, 50) stop the run: requests
+        in flight finish, nothing new is sent, and every other input gets a
+        :class:`CampaignAborted` outcome whose ``cause`` is that error.
+        """
+        outcomes: AsyncGenerator[SendOutcome[Any], None] = send_many_of(
+            self,
+            messages,
+            lambda item: self._send(_as_sms_message(item), retry_policy=retry_policy),
+            object,
+            concurrency=concurrency,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+        return outcomes
+
+    # -- reads -------------------------------------------------------------------
+
+    async def get_status(
+        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+    ) -> SmsStatus:
+        """Look up the delivery status of an SMS sent with ``delivery_report=True``.
+
+        An empty status from the service, or a code this SDK does not know
+        yet, is :attr:`SmsStatus.UNKNOWN`.
+        """
+        status, _ = await self._get_status(message_id, retry_policy=retry_policy)
+        return status
+
+    async def _get_status(
+        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+    ) -> tuple[SmsStatus, int]:
+        request = self._get("state", {"msgid": str(check_message_id(message_id))})
+        return await self._call(request, read_status, idempotent=True, retry_policy=retry_policy)
+
+    def get_statuses(
+        self,
+        message_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[StatusOutcome[SmsStatus], None]:
+        """Look up every id; yield a :class:`StatusOutcome` for each as it finishes.
+
+        The same pattern as :meth:`send_many`; each outcome's ``receipt`` is
+        the :class:`SmsStatus`. An id that cannot be one fails its own outcome
+        with :class:`ValidationError`; refused credentials stop the run.
+        """
+        return get_statuses_of(
+            self,
+            message_ids,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            concurrency=concurrency,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+
+    async def get_balance(self, *, retry_policy: RetryPolicy | None = None) -> SmsBalance:
+        """Read the account's balance, credit line and currency."""
+        request = self._get("balance", {})
+        balance, _ = await self._call(
+            request, read_balance, idempotent=True, retry_policy=retry_policy
+        )
+        return balance

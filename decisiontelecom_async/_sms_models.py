@@ -1,0 +1,208 @@
+"""The SMS API's message and balance, and the rules a message must follow.
+
+:class:`SmsMessage` checks its fields at construction, like
+:class:`ViberMessage`, so a bad message never reaches the network, and tells
+how the network bills its text (:attr:`SmsMessage.length`).
+"""
+
+from __future__ import annotations
+
+import string
+from decimal import Decimal
+
+import attrs
+
+from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
+
+__all__ = [
+    "MAX_ALPHANUMERIC_SENDER",
+    "MAX_NUMERIC_SENDER",
+    "MAX_PHONE",
+    "MIN_PHONE",
+    "SmsBalance",
+    "SmsMessage",
+    "sms_message_problems",
+]
+
+MIN_PHONE = 7
+"""The shortest international number (country code included)."""
+MAX_PHONE = 15
+"""The longest international number (E.164)."""
+MAX_ALPHANUMERIC_SENDER = 11
+"""The longest alphanumeric sender id the SMS network carries."""
+MAX_NUMERIC_SENDER = 15
+"""The longest numeric sender (a phone number, E.164)."""
+
+_SENDER_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .-_&")
+
+
+def _digits_to_str(value: object) -> object:
+    """Accept a phone number given as an int, as the vendor's own samples do."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+@attrs.frozen
+class SmsMessage:
+    """One SMS for :class:`SmsClient`, checked at construction.
+
+    ::
+
+        message = SmsMessage("380501234567", "MyShop", "Your code is 1234")
+        message.length.parts  # 1: what you pay for
+
+    ``phone`` is the receiver in international format: 7 to 15 digits with
+    the country code, no ``+``, spaces or leading 0 (an ``int`` is accepted).
+    ``sender`` is an alphanumeric sender id of at most 11 characters
+    (letters, digits, space, ``.``, ``-``, ``_``, ``&``), or a phone number of
+    at most 15 digits. ``text`` must not be empty; a long text is sent as
+    several SMS and billed per part (see :attr:`length`).
+    ``delivery_report`` asks the service to track delivery, so
+    :meth:`SmsClient.get_status` can report it.
+
+    Raises :class:`ValidationError` naming every broken field.
+    """
+
+    phone: str = attrs.field(converter=_digits_to_str)
+    sender: str
+    text: str
+    delivery_report: bool = attrs.field(default=True, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        problems = sms_message_problems(self)
+        if problems:
+            raise ValidationError(problems, subject="SMS")
+
+    @property
+    def length(self) -> SmsLength:
+        """The text's billed length: encoding, units and number of SMS parts."""
+        return measure_sms(self.text)
+
+    @property
+    def parts(self) -> int:
+        """How many SMS the text is sent (and billed) as."""
+        return self.length.parts
+
+    @property
+    def encoding(self) -> SmsEncoding:
+        """GSM-7 when every character is in the GSM alphabet, else UCS-2."""
+        return self.length.encoding
+
+
+@attrs.frozen
+class SmsBalance:
+    """The SMS account's money, as :meth:`SmsClient.get_balance` reports it."""
+
+    balance: Decimal
+    """The current balance (negative when the credit line is in use)."""
+    credit: Decimal
+    """The credit line, when one is open (0 otherwise)."""
+    currency: str
+    """The currency of both amounts (``"EUR"``)."""
+
+    @property
+    def available(self) -> Decimal:
+        """What can still be spent: the balance plus the credit line."""
+        return self.balance + self.credit
+
+
+def sms_message_problems(message: SmsMessage) -> list[FieldProblem]:
+    """Every rule that ``message`` breaks."""
+    problems: list[FieldProblem] = []
+    _check_phone(problems, message.phone)
+    _check_sender(problems, message.sender)
+    _check_text(problems, message.text)
+    if not isinstance(message.delivery_report, bool):
+        problems.append(
+            FieldProblem(
+                "delivery_report",
+                f"must be True or False, got {type(message.delivery_report).__name__}",
+            )
+        )
+    return problems
+
+
+def _check_phone(problems: list[FieldProblem], phone: object) -> None:
+    if not isinstance(phone, str):
+        problems.append(
+            FieldProblem("phone", f"must be a phone number string, got {type(phone).__name__}")
+        )
+    elif not phone:
+        problems.append(FieldProblem("phone", "must not be empty"))
+    elif not (phone.isascii() and phone.isdigit()):
+        problems.append(
+            FieldProblem(
+                "phone",
+                f"must be digits only (international format, no '+' or spaces), got {phone!r}",
+            )
+        )
+    elif not MIN_PHONE <= len(phone) <= MAX_PHONE:
+        problems.append(
+            FieldProblem(
+                "phone",
+                f"must be {MIN_PHONE} to {MAX_PHONE} digits with the country code, "
+                f"got {len(phone)}",
+            )
+        )
+    elif phone.startswith("0"):
+        problems.append(
+            FieldProblem("phone", f"must start with the country code, not 0 (got {phone!r})")
+        )
+
+
+def _check_sender(problems: list[FieldProblem], sender: object) -> None:
+    if not isinstance(sender, str):
+        problems.append(FieldProblem("sender", f"must be a string, got {type(sender).__name__}"))
+    elif not sender.strip():
+        problems.append(FieldProblem("sender", "must not be empty"))
+    elif sender.isascii() and sender.isdigit():
+        if len(sender) > MAX_NUMERIC_SENDER:
+            problems.append(
+                FieldProblem(
+                    "sender",
+                    f"a numeric sender must be at most {MAX_NUMERIC_SENDER} digits, "
+                    f"got {len(sender)}",
+                )
+            )
+    elif len(sender) > MAX_ALPHANUMERIC_SENDER:
+        problems.append(
+            FieldProblem(
+                "sender",
+                f"an alphanumeric sender must be at most {MAX_ALPHANUMERIC_SENDER} characters, "
+                f"got {len(sender)}",
+            )
+        )
+    elif not set(sender) <= _SENDER_CHARACTERS:
+        bad = "".join(sorted(set(sender) - _SENDER_CHARACTERS))
+        problems.append(
+            FieldProblem(
+                "sender",
+                "may hold only latin letters, digits, space and . - _ & "
+                f"(got {bad!r} in {sender!r})",
+            )
+        )
+    elif sender != sender.strip():
+        problems.append(
+            FieldProblem("sender", f"must not start or end with a space, got {sender!r}")
+        )
+
+
+def _check_text(problems: list[FieldProblem], text: object) -> None:
+    if not isinstance(text, str):
+        problems.append(FieldProblem("text", f"must be a string, got {type(text).__name__}"))
+    elif not text.strip():
+        problems.append(FieldProblem("text", "must not be empty"))
+    elif not _is_utf8_encodable(text):
+        problems.append(
+            FieldProblem("text", "must be valid Unicode (it holds a lone surrogate character)")
+        )
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

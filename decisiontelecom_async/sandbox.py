@@ -1,0 +1,585 @@
+"""A local stand-in for the DecisionTelecom service, for tests and demos.
+
+The sandbox follows the vendor page rather than replaying canned answers: it
+checks the Basic auth key, validates every request body by the page's rules
+(``400 Invalid Parameter: <name>``), hands out 64-bit ids, moves each
+message through pending, sent and delivered (or undelivered, rejected, and
+an SMS fallback) over simulated time, answers ``receive-viber`` for 5 days,
+POSTs status changes and 2-Way replies to ``callback_url``, and serves the
+SMS API too. Faults are knobs: a rate limit, 500s, errors inside an HTTP 200,
+latency, a balance that runs out, dropped connections. Every random choice is
+seeded.
+
+In process, with no socket::
+
+    from decisiontelecom_async import ViberClient, ViberMessage
+    from decisiontelecom_async.sandbox import Sandbox
+
+    async with Sandbox(seed=1, time_scale=0) as sandbox:
+        async with sandbox.client() as client:
+            message_id = await client.send(ViberMessage("Shop", "380501234567", "Hi"))
+            await sandbox.advance(5)  # simulated seconds
+            receipt = await client.get_status(message_id)
+
+Over real HTTP on loopback::
+
+    async with Sandbox() as sandbox, sandbox.serve(port=0) as base_url:
+        async with ViberClient("sandbox-key", base_url=base_url) as client:
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import attrs
+import httpx
+
+from decisiontelecom_async._sandbox_app import (
+    SMS_PREFIX,
+    VIBER_PREFIX,
+    AppSettings,
+    SandboxApp,
+    SandboxConnectionDropped,
+    SandboxStats,
+    SandboxTransport,
+)
+from decisiontelecom_async._sandbox_callbacks import CallbackOutbox, DeliveredCallback
+from decisiontelecom_async._sandbox_faults import DropPhase, Faults
+from decisiontelecom_async._sandbox_state import (
+    Outcomes,
+    SandboxClock,
+    SandboxMessage,
+    SandboxState,
+    Span,
+)
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._sms_client import SmsClient
+    from decisiontelecom_async._viber_client import ViberClient
+
+__all__ = [
+    "DeliveredCallback",
+    "DropPhase",
+    "Sandbox",
+    "SandboxClock",
+    "SandboxConfig",
+    "SandboxConnectionDropped",
+    "SandboxMessage",
+    "SandboxStats",
+    "SandboxTransport",
+]
+
+logger = logging.getLogger("decisiontelecom_async.sandbox")
+
+IN_PROCESS_HOST = "sandbox.test"
+"""The host of the in-process URLs (never resolved: the transport answers)."""
+_PUMP_INTERVAL = 0.02
+
+
+def _share(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        msg = f"SandboxConfig.{attribute.name} must be a share between 0 and 1, got {value!r}"
+        raise ValueError(msg)
+
+
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        msg = f"SandboxConfig.{attribute.name} must be a finite number >= 0, got {value!r}"
+        raise ValueError(msg)
+
+
+def _span(instance: object, attribute: attrs.Attribute[Any], value: Span) -> None:
+    if isinstance(value, tuple):
+        if len(value) != 2:  # noqa: PLR2004 - a pair
+            msg = f"SandboxConfig.{attribute.name} must be seconds or (low, high), got {value!r}"
+            raise ValueError(msg)
+        for bound in value:
+            _seconds(instance, attribute, bound)
+        if value[0] > value[1]:
+            msg = f"SandboxConfig.{attribute.name}: low must not exceed high, got {value!r}"
+            raise ValueError(msg)
+    else:
+        _seconds(instance, attribute, value)
+
+
+def _to_span(value: object) -> object:
+    """Accept a list for ``(low, high)``, as a config file would give it."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"SandboxConfig.{attribute.name} must be None or a number > 0, got {value!r}"
+        raise ValueError(msg)
+
+
+def _non_empty(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        msg = f"SandboxConfig.{attribute.name} must be a non-empty string"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class SandboxConfig:
+    """Everything about a sandbox, each knob on its own, all seeded by :attr:`seed`.
+
+    The defaults are a well-behaved service: everything is delivered, every
+    2-Way message gets a reply, no faults. Shares are between 0 and 1;
+    durations are seconds, either fixed or ``(low, high)`` for a uniform draw.
+    Statuses, the status window and callback retries run on simulated time
+    (see :attr:`time_scale`); latency and the rate limit are real time.
+    """
+
+    access_key: str = attrs.field(default="sandbox-key", validator=_non_empty)
+    """The key a client must send (``Authorization: Basic base64(key)``)."""
+    sms_login: str = attrs.field(default="sandbox-login", validator=_non_empty)
+    """The SMS API login."""
+    sms_password: str = attrs.field(default="sandbox-password", validator=_non_empty)
+    """The SMS API password."""
+    seed: int = 0
+    """Seeds every random choice: the same seed and config repeat a run exactly."""
+
+    delivery_delay: Span = attrs.field(default=1.0, converter=_to_span, validator=_span)
+    """Simulated seconds from pending to final: sent halfway, then delivered (or not).
+    An SMS fallback takes as long again."""
+    undelivered_share: float = attrs.field(default=0.0, validator=_share)
+    """Share of Viber messages that end ``undelivered``."""
+    rejected_share: float = attrs.field(default=0.0, validator=_share)
+    """Share of Viber messages that end ``rejected`` (never ``sent``)."""
+    sms_delivered_share: float = attrs.field(default=1.0, validator=_share)
+    """Share of SMS (fallbacks and SMS API sends) that end ``delivered``
+    (the rest ``undeliverable``)."""
+    reply_share: float = attrs.field(default=1.0, validator=_share)
+    """Share of delivered 2-Way messages (206, 208) with a ``callback_url`` that
+    get a reply from the user."""
+    reply_delay: Span = attrs.field(default=2.0, converter=_to_span, validator=_span)
+    """Simulated seconds from delivery to the user's reply."""
+    reply_texts: tuple[str, ...] = attrs.field(
+        default=("Yes", "No", "STOP", "Tell me more"), converter=tuple
+    )
+    """What users reply, picked at random."""
+
+    rate_limit: float | None = attrs.field(default=None, validator=_optional_positive)
+    """Requests a second (bursts of up to a second's worth); beyond it, 429 with
+    ``Retry-After`` in (fractional) seconds."""
+    server_error_share: float = attrs.field(default=0.0, validator=_share)
+    """Share of requests answered 500 (not processed)."""
+    error_in_200_share: float = attrs.field(default=0.0, validator=_share)
+    """Share of Viber requests answered HTTP 200 with an error object inside
+    (rate limit or internal error; not processed)."""
+    latency: Span = attrs.field(default=0.0, converter=_to_span, validator=_span)
+    """Real seconds each request takes before it is handled."""
+    balance: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(
+            [attrs.validators.instance_of(int), attrs.validators.ge(0)]
+        ),
+    )
+    """Sends accepted before the balance is empty (402, SMS API error 49);
+    None: never empty."""
+    drop_connection_share: float = attrs.field(default=0.0, validator=_share)
+    """Share of requests whose connection is dropped without an answer."""
+    drop_connection_phase: DropPhase = attrs.field(default=DropPhase.EITHER, converter=DropPhase)
+    """When drops happen: ``before`` processing (nothing happened), ``after``
+    (a send exists, its answer is lost), or ``either``."""
+    unauthorized_body: Literal["empty", "text", "json"] = attrs.field(
+        default="text", validator=attrs.validators.in_(("empty", "text", "json"))
+    )
+    """What a 401 carries: nothing, a line of text, or an error object."""
+
+    callback_attempts: int = attrs.field(
+        default=3, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
+    )
+    """Tries per callback before it is given up."""
+    callback_backoff: float = attrs.field(default=0.5, validator=_seconds)
+    """Simulated seconds before the first retry of a failed callback, doubled after."""
+    callback_timeout: float = attrs.field(default=5.0, validator=_seconds)
+    """Real seconds a receiver has to answer one callback."""
+    callback_history: int = attrs.field(default=10_000, validator=attrs.validators.ge(0))
+    """How many finished callbacks :attr:`Sandbox.callbacks` keeps."""
+
+    status_window: timedelta = timedelta(days=5)
+    """How long a message can be looked up; older ones are forgotten (400)."""
+    time_scale: float = attrs.field(default=1.0, validator=_seconds)
+    """Simulated seconds per real second; 0 freezes time for :meth:`Sandbox.advance`."""
+    start_time: datetime | None = None
+    """Simulated time at start (an aware datetime); None: now."""
+    keep_bodies: int = attrs.field(default=10_000, validator=attrs.validators.ge(0))
+    """How many of the most recent request bodies :meth:`Sandbox.messages` shows."""
+
+    sms_balance: Decimal = attrs.field(default=Decimal("100.00"), converter=Decimal)
+    """The SMS API's money balance; each SMS part costs :attr:`sms_price`."""
+    sms_price: Decimal = attrs.field(default=Decimal("0.05"), converter=Decimal)
+    """What one SMS part costs."""
+    sms_credit: Decimal = attrs.field(default=Decimal("0.00"), converter=Decimal)
+    """The credit the SMS API's balance reports."""
+    currency: str = "EUR"
+    """The currency the SMS API's balance reports."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.undelivered_share + self.rejected_share > 1:
+            msg = "SandboxConfig: undelivered_share + rejected_share must not exceed 1"
+            raise ValueError(msg)
+        if not self.reply_texts:
+            msg = "SandboxConfig.reply_texts must hold at least one text"
+            raise ValueError(msg)
+        if self.status_window <= timedelta(0):
+            msg = "SandboxConfig.status_window must be positive"
+            raise ValueError(msg)
+
+
+class Sandbox:
+    """The stand-in service: in process (:meth:`transport`) or on loopback (:meth:`serve`).
+
+    ``Sandbox(config)`` or ``Sandbox(seed=1, rate_limit=50)``: keyword
+    arguments override fields of ``config`` (or of the defaults).
+    ``callback_transport`` is an ``httpx.AsyncBaseTransport`` the callbacks are
+    POSTed through (for example ``httpx.ASGITransport(app=your_app)``);
+    without one they go out over the network to each ``callback_url``.
+
+    Use it as an async context manager (or call :meth:`aclose`) so the HTTP
+    clients it made are closed.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        /,
+        *,
+        callback_transport: httpx.AsyncBaseTransport | None = None,
+        **overrides: Any,
+    ) -> None:
+        config = config if config is not None else SandboxConfig()
+        self._config = attrs.evolve(config, **overrides) if overrides else config
+        config = self._config
+        start = time.time() if config.start_time is None else config.start_time.timestamp()
+        self._clock = SandboxClock(start, config.time_scale)
+        self._stats = SandboxStats()
+        self._state = SandboxState(
+            seed=config.seed,
+            clock=self._clock,
+            outcomes=Outcomes(
+                delivery_delay=config.delivery_delay,
+                undelivered_share=config.undelivered_share,
+                rejected_share=config.rejected_share,
+                sms_delivered_share=config.sms_delivered_share,
+                reply_share=config.reply_share,
+                reply_delay=config.reply_delay,
+                reply_texts=config.reply_texts,
+            ),
+            status_window=config.status_window.total_seconds(),
+            keep_bodies=config.keep_bodies,
+            sms_money=config.sms_balance,
+            sms_price=config.sms_price,
+            sends_allowed=config.balance,
+        )
+        self._faults = Faults(
+            seed=config.seed,
+            rate_limit=config.rate_limit,
+            server_error_share=config.server_error_share,
+            error_in_200_share=config.error_in_200_share,
+            latency=config.latency,
+            drop_connection_share=config.drop_connection_share,
+            drop_connection_phase=config.drop_connection_phase,
+        )
+        self._app = SandboxApp(
+            settings=AppSettings(
+                access_key=config.access_key,
+                sms_login=config.sms_login,
+                sms_password=config.sms_password,
+                unauthorized_body=config.unauthorized_body,
+                sms_credit=config.sms_credit,
+                currency=config.currency,
+            ),
+            state=self._state,
+            faults=self._faults,
+            stats=self._stats,
+        )
+        self._callback_transport = callback_transport
+        self._outbox = CallbackOutbox(
+            client_factory=self._make_callback_client,
+            stats=self._stats,
+            attempts=config.callback_attempts,
+            backoff=config.callback_backoff,
+            history=config.callback_history,
+        )
+        self._pump_lock = asyncio.Lock()
+        self._served: tuple[str, int] | None = None
+        self._http_clients: list[httpx.AsyncClient] = []
+
+    # -- what it is ------------------------------------------------------------
+
+    @property
+    def config(self) -> SandboxConfig:
+        """The configuration, overrides applied."""
+        return self._config
+
+    @property
+    def stats(self) -> SandboxStats:
+        """Live counters of requests, answers, faults and callbacks."""
+        return self._stats
+
+    def reset_stats(self) -> None:
+        """Set every counter back to 0 (messages and balance are kept)."""
+        for field in attrs.fields(SandboxStats):
+            setattr(self._stats, field.name, 0)
+
+    @property
+    def clock(self) -> SandboxClock:
+        """The simulated clock (``clock.now()`` is Unix seconds)."""
+        return self._clock
+
+    @property
+    def app(self) -> SandboxApp:
+        """The ASGI application, to mount in any ASGI server or test client."""
+        return self._app
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that serves requests in process, with no socket.
+
+        ::
+
+            http = httpx.AsyncClient(transport=sandbox.transport())
+            client = ViberClient("sandbox-key", base_url=sandbox.base_url, http_client=http)
+        """
+        return SandboxTransport(self._app)
+
+    @property
+    def base_url(self) -> str:
+        """The Viber + SMS API base URL: the served one while :meth:`serve` runs."""
+        return f"{self._origin()}{VIBER_PREFIX}"
+
+    @property
+    def sms_base_url(self) -> str:
+        """The SMS API base URL: the served one while :meth:`serve` runs."""
+        return f"{self._origin()}{SMS_PREFIX}"
+
+    @property
+    def is_serving(self) -> bool:
+        """Whether :meth:`serve` is running."""
+        return self._served is not None
+
+    def _origin(self) -> str:
+        if self._served is None:
+            return f"http://{IN_PROCESS_HOST}"
+        host, port = self._served
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    # -- messages --------------------------------------------------------------
+
+    def messages(self) -> list[SandboxMessage]:
+        """Every Viber message in the status window, oldest first, as it stands now."""
+        return list(self._state.messages())
+
+    def message(self, message_id: int) -> SandboxMessage | None:
+        """One message as it stands now; None if unknown or out of the window."""
+        return self._state.message(message_id)
+
+    @property
+    def sends_left(self) -> int | None:
+        """Sends the balance still allows (None: no limit)."""
+        return self._state.sends_left
+
+    def top_up(self, sends: int | None) -> None:
+        """Set the balance to ``sends`` more accepted sends (None: no limit)."""
+        self._state.sends_left = sends
+
+    # -- time and callbacks ----------------------------------------------------
+
+    @property
+    def callbacks(self) -> tuple[DeliveredCallback, ...]:
+        """Finished callbacks (delivered or given up), oldest first."""
+        return tuple(self._outbox.history)
+
+    @property
+    def pending_callbacks(self) -> int:
+        """Callbacks queued: not yet due, or waiting for a retry."""
+        return len(self._outbox)
+
+    async def flush_callbacks(self) -> int:
+        """POST every callback due now; return how many receivers accepted.
+
+        While :meth:`serve` runs this happens by itself; in process, call this
+        (or :meth:`advance`). A failed delivery is retried later, after its
+        backoff in simulated time.
+        """
+        return await self._pump(self._clock.now())
+
+    async def advance(self, seconds: float) -> int:
+        """Move simulated time forward ``seconds``, POSTing callbacks on the way.
+
+        Every status change and retry due in between happens in order, at its
+        own simulated time. Returns how many callbacks receivers accepted.
+        """
+        if not seconds >= 0:
+            msg = f"advance() takes seconds >= 0, got {seconds!r}"
+            raise ValueError(msg)
+        target = self._clock.now() + seconds
+        delivered = 0
+        while True:
+            due = [
+                when
+                for when in (self._state.next_event_time(), self._outbox.next_due())
+                if when is not None
+            ]
+            if not due or min(due) > target:
+                break
+            self._clock.advance_to(min(due))
+            delivered += await self._pump(self._clock.now())
+        self._clock.advance_to(target)
+        return delivered + await self._pump(self._clock.now())
+
+    async def _pump(self, now: float) -> int:
+        async with self._pump_lock:
+            for event in self._state.due_events(now):
+                self._outbox.add(event)
+            return await self._outbox.deliver_due(now)
+
+    def _make_callback_client(self) -> httpx.AsyncClient:
+        from decisiontelecom_async import __version__  # noqa: PLC0415 - import cycle
+
+        return httpx.AsyncClient(
+            transport=self._callback_transport,
+            timeout=self._config.callback_timeout,
+            follow_redirects=False,
+            # Callbacks go to the URL the sender gave, never through a proxy.
+            trust_env=False,
+            headers={"user-agent": f"decisiontelecom-sandbox/{__version__}"},
+        )
+
+    # -- clients ---------------------------------------------------------------
+
+    def _http_client(self) -> httpx.AsyncClient | None:
+        if self._served is not None:
+            return None
+        http = httpx.AsyncClient(transport=self.transport())
+        self._http_clients.append(http)
+        return http
+
+    def client(self, access_key: str | None = None, **kwargs: Any) -> ViberClient:
+        """A :class:`ViberClient` wired to this sandbox, with its key (or ``access_key``).
+
+        In process while not serving, over loopback while :meth:`serve` runs.
+        ``kwargs`` go to :class:`ViberClient` (``retry_policy``, ``timeout``...).
+        """
+        from decisiontelecom_async._viber_client import ViberClient  # noqa: PLC0415
+
+        kwargs.setdefault("base_url", self.base_url)
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = self._http_client()
+        return ViberClient(access_key or self._config.access_key, **kwargs)
+
+    def sms_client(self, **kwargs: Any) -> SmsClient:
+        """An :class:`SmsClient` with the sandbox's login and password, wired to it."""
+        from decisiontelecom_async._sms_client import SmsClient  # noqa: PLC0415
+
+        kwargs.setdefault("base_url", self.sms_base_url)
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = self._http_client()
+        return SmsClient(self._config.sms_login, self._config.sms_password, **kwargs)
+
+    # -- serving ---------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve the sandbox over real HTTP/1.1; yield the Viber + SMS API base URL.
+
+        ``port=0`` picks a free port. While it runs, callbacks are POSTed by a
+        background task as they fall due. :attr:`sms_base_url` is the SMS
+        API's URL. Dropped connections are real: the socket is closed with no
+        answer.
+        """
+        try:
+            from decisiontelecom_async._sandbox_server import LoopbackServer  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - h11 comes with httpx
+            msg = (
+                "serving the sandbox needs h11; "
+                "install it with 'pip install decisiontelecom-async[sandbox]'"
+            )
+            raise ImportError(msg) from exc
+        if self._served is not None:
+            msg = "this sandbox is already serving; serve() it once at a time"
+            raise RuntimeError(msg)
+        from decisiontelecom_async import __version__  # noqa: PLC0415 - import cycle
+
+        server = LoopbackServer(
+            self._app.handle, server_name=f"decisiontelecom-sandbox/{__version__}"
+        )
+        await server.start(host, port)
+        self._served = (server.host, server.port)
+        pump = asyncio.create_task(self._pump_forever(), name="sandbox-callbacks")
+        logger.info("sandbox: serving %s", self.base_url)
+        try:
+            yield self.base_url
+        finally:
+            self._served = None
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            await server.close()
+
+    async def serve_forever(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ready: Callable[[str], object] | None = None,
+    ) -> None:
+        """Serve until cancelled; call ``ready(base_url)`` once listening."""
+        async with self.serve(host, port) as base_url:
+            if ready is not None:
+                ready(base_url)
+            await asyncio.Event().wait()
+
+    async def _pump_forever(self) -> None:
+        while True:
+            try:
+                await self._pump(self._clock.now())
+            except Exception:
+                logger.exception("sandbox: delivering callbacks failed")
+            await asyncio.sleep(_PUMP_INTERVAL)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients the sandbox made (queued callbacks are dropped)."""
+        clients, self._http_clients = self._http_clients, []
+        for http in clients:
+            await http.aclose()
+        await self._outbox.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._served else "in process"
+        return (
+            f"<Sandbox {where} seed={self._config.seed} "
+            f"messages={self._state.viber_count} requests={self._stats.requests}>"
+        )
