@@ -35,6 +35,7 @@ logger = logging.getLogger("decisiontelecom_async")
 
 _T = TypeVar("_T")
 _DEFAULT_TIMEOUT = 30.0
+_MAX_CACHED_URLS = 16
 
 
 class ClientState(enum.Enum):
@@ -135,6 +136,9 @@ class BaseClient:
         self._http = http_client if http_client is not None else self._make_http_client()
         self._state = ClientState.UNOPENED
         self._in_flight = 0
+        self._urls: dict[str, httpx.URL] = {}
+        self._prebuilt_headers: tuple[httpx.Headers, httpx.Headers] | None = None
+        self._timeout_dict = self._timeout.as_dict()
 
     def _make_http_client(self) -> httpx.AsyncClient:
         # Keep-alive pool as large as the concurrency bound, so a busy run
@@ -239,12 +243,30 @@ class BaseClient:
         json_body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        url = self._base_url.copy_with(raw_path=self._base_url.raw_path.rstrip(b"/") + b"/")
-        url = url.join(path.lstrip("/"))
-        headers = dict(self._headers)
+        url = self._urls.get(path)
+        if url is None:
+            url = self._base_url.copy_with(raw_path=self._base_url.raw_path.rstrip(b"/") + b"/")
+            url = url.join(path.lstrip("/"))
+            # Parsing URLs is most of the cost of a request here: remember the
+            # few fixed paths (never one with a query: it may hold credentials).
+            if "?" not in path and len(self._urls) < _MAX_CACHED_URLS:
+                self._urls[path] = url
         content = None
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+        if self._owns_http_client and params is None and not self._http.cookies:
+            # Our own client adds nothing per request that the merged headers
+            # below lack, so skip httpx's merging (another URL parse, headers
+            # normalised twice): a third of the SDK's CPU per message.
+            return httpx.Request(
+                method,
+                url,
+                content=content,
+                headers=self._merged_headers(json=json_body is not None),
+                extensions={"timeout": self._timeout_dict},
+            )
+        headers = dict(self._headers)
+        if json_body is not None:
             headers["Content-Type"] = "application/json"
         return self._http.build_request(
             method,
@@ -254,6 +276,16 @@ class BaseClient:
             headers=headers,
             timeout=self._timeout,
         )
+
+    def _merged_headers(self, *, json: bool) -> httpx.Headers:
+        """The headers of our own client merged with the SDK's, built once."""
+        if self._prebuilt_headers is None:
+            plain = httpx.Headers(self._http.headers)
+            plain.update(self._headers)
+            with_json = httpx.Headers(plain)
+            with_json["Content-Type"] = "application/json"
+            self._prebuilt_headers = (plain, with_json)
+        return self._prebuilt_headers[1 if json else 0]
 
     async def _send_once(
         self,
@@ -272,7 +304,9 @@ class BaseClient:
             self._in_flight += 1
             started = time.perf_counter()
             try:
-                response = await send_request(self._http, request, self._redactor)
+                response = await send_request(
+                    self._http, request, self._redactor, direct=self._owns_http_client
+                )
             except DecisionTelecomError as exc:
                 _log_request(request, type(exc).__name__, attempt, started)
                 raise

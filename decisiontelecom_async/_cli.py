@@ -188,6 +188,63 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     )
 
 
+@cli.command()
+@click.option("--messages", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for the sandbox.")
+def demo(messages: int, seed: int) -> None:
+    """Run a whole campaign against an embedded sandbox: no key, no network."""
+    from decisiontelecom_async._cli_demo import run_demo  # noqa: PLC0415
+
+    _run(run_demo(messages, seed))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--access-key", "sandbox_key", default="sandbox-key", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rate-limit", type=click.FloatRange(min=0.1), help="Requests/s before 429s.")
+@click.option("--server-errors", type=click.FloatRange(0, 1), default=0.0, help="Share of 500s.")
+@click.option(
+    "--errors-in-200", type=click.FloatRange(0, 1), default=0.0, help="Share of errors in a 200."
+)
+@click.option("--undelivered", type=click.FloatRange(0, 1), default=0.0, help="Share undelivered.")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds per request.")
+@click.option("--balance", type=click.IntRange(min=0), help="Sends accepted before 402.")
+@click.option(
+    "--drop", type=click.FloatRange(0, 1), default=0.0, help="Share of dropped connections."
+)
+def sandbox(  # noqa: PLR0917 - one parameter per click option
+    host: str,
+    port: int,
+    sandbox_key: str,
+    seed: int,
+    rate_limit: float | None,
+    server_errors: float,
+    errors_in_200: float,
+    undelivered: float,
+    latency: float,
+    balance: int | None,
+    drop: float,
+) -> None:
+    """Serve the local stand-in for the service until interrupted."""
+    from decisiontelecom_async._cli_commands import serve_sandbox  # noqa: PLC0415
+    from decisiontelecom_async.sandbox import SandboxConfig  # noqa: PLC0415
+
+    config = SandboxConfig(
+        access_key=sandbox_key,
+        seed=seed,
+        rate_limit=rate_limit,
+        server_error_share=server_errors,
+        error_in_200_share=errors_in_200,
+        undelivered_share=undelivered,
+        latency=latency,
+        balance=balance,
+        drop_connection_share=drop,
+    )
+    _run(serve_sandbox(config, host, port))
+
+
 def main() -> None:
     """Entry point of the ``decisiontelecom`` script."""
     cli()

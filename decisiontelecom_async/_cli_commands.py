@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,8 +32,9 @@ from decisiontelecom_async._cli_csv import (
 from decisiontelecom_async._errors import DecisionTelecomError
 from decisiontelecom_async._models import ViberMessage
 from decisiontelecom_async._viber_client import ViberClient
+from decisiontelecom_async.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["CampaignTally", "run_campaign", "send_one", "show_statuses"]
+__all__ = ["CampaignTally", "run_campaign", "send_one", "serve_sandbox", "show_statuses"]
 
 
 def _stdout() -> Console:
@@ -181,3 +184,20 @@ async def run_campaign(
                 advance()
     console.print(_summary(tally, results))
     return 1 if tally.failed else 0
+
+
+async def serve_sandbox(config: SandboxConfig, host: str, port: int) -> int:
+    """Serve a sandbox until interrupted; print where it listens."""
+    console = _stdout()
+
+    def ready(base_url: str) -> None:
+        console.print(f"Viber + SMS API: [bold]{base_url}[/]")
+        console.print(f"SMS API:         [bold]{sandbox.sms_base_url}[/]")
+        console.print(
+            f"access key: {config.access_key!r} (a sandbox key, not a secret)  press Ctrl+C to stop"
+        )
+
+    async with Sandbox(config) as sandbox:
+        with contextlib.suppress(asyncio.CancelledError):
+            await sandbox.serve_forever(host, port, ready=ready)
+    return 0

@@ -25,6 +25,7 @@ from decisiontelecom_async._models import MessageReceipt, ViberMessage
 __all__ = ["converter", "parse_id", "receipt_from_wire", "viber_message_to_wire"]
 
 _MAX_ID = 2**64 - 1
+_MAX_DIGITS = 100
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(
@@ -53,7 +54,7 @@ def viber_message_to_wire(message: ViberMessage) -> dict[str, Any]:
 def parse_id(value: object, field: str) -> int:
     """Read a 64-bit message id sent as an int or a string of digits."""
     # The length cap keeps int() under its 4300-digit limit (a ValueError).
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 100:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
         return value
@@ -62,7 +63,7 @@ def parse_id(value: object, field: str) -> int:
 
 def _parse_code(value: object, field: str) -> int:
     digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
-    if digits.isascii() and digits.isdigit() and len(digits) <= 100:
+    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_DIGITS:
         return int(str(value))
     if isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -10,7 +10,7 @@ error object still maps by its status.
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import email.utils
 import json
 import math
@@ -34,6 +34,7 @@ __all__ = ["api_error", "decode_json", "json_result", "parse_retry_after"]
 
 _NOT_JSON: Final = object()
 _STATUS_FOR_CODE = {0: 429, 1: 400, 2: 500, 3: 402}
+_MAX_DIGITS = 100
 
 
 def decode_json(content: bytes) -> object:
@@ -87,9 +88,11 @@ def _as_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    # isascii: str.isdigit() also accepts digits int() refuses ("²").
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
+    # isascii: str.isdigit() also accepts digits int() refuses ("²"); the
+    # length cap keeps int() under its 4300-digit limit.
+    digits = value.strip() if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_DIGITS:
+        return int(digits)
     return None
 
 
@@ -205,5 +208,5 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     if when.tzinfo is None:
         # An HTTP-date without a zone (the asctime form) is GMT by definition.
-        when = when.replace(tzinfo=datetime.UTC)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))

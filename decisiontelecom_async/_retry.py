@@ -170,6 +170,18 @@ async def call_with_retries(
             max_retry_after=policy.max_retry_after,
         )
 
+    # The first attempt runs outside tenacity: setting up its machinery costs
+    # as much CPU as building the request, and most calls succeed at once.
+    # A failure worth retrying is handed to tenacity as its first attempt.
+    try:
+        return await attempt(), 1
+    except DecisionTelecomError as exc:
+        if policy.max_retries == 0 or not retryable(exc):
+            exc.attempts = 1
+            raise
+        first_failure: DecisionTelecomError | None = exc
+    attempts = 1
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
@@ -196,6 +208,9 @@ async def call_with_retries(
     try:
         async for attempt_context in retrying:
             with attempt_context:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
                 attempts += 1
                 result = await attempt()
     except DecisionTelecomError as exc:

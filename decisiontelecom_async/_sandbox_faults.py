@@ -9,6 +9,7 @@ pace themselves in real seconds.
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 import time
@@ -31,7 +32,14 @@ class DropPhase(enum.Enum):
 
 
 class TokenBucket:
-    """``rate`` requests a second, with bursts of up to a second's worth."""
+    """``rate`` requests a second, with bursts of up to a second's worth.
+
+    A refused request is told when to come back (``Retry-After``), and each
+    refusal still waiting for its turn pushes the next one's turn back by
+    one token: ten requests refused at once are sent back at ten different
+    moments, so a client that honours ``Retry-After`` gets through instead
+    of the whole crowd returning together and colliding again.
+    """
 
     def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -39,16 +47,21 @@ class TokenBucket:
         self._monotonic = monotonic
         self._tokens = self.capacity
         self._updated = monotonic()
+        self._promised: collections.deque[float] = collections.deque()
 
     def take(self) -> float:
-        """Take a token; return 0, or the seconds until one is free (none taken)."""
+        """Take a token; return 0, or the seconds until this request's turn (none taken)."""
         now = self._monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
+        while self._promised and self._promised[0] <= now:
+            self._promised.popleft()
         if self._tokens >= 1:
             self._tokens -= 1
             return 0.0
-        return (1 - self._tokens) / self.rate
+        wait = (1 - self._tokens + len(self._promised)) / self.rate
+        self._promised.append(now + wait)
+        return wait
 
 
 class Faults:

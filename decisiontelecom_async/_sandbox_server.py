@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import http
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import h11
@@ -45,6 +47,8 @@ class LoopbackServer:
         self._connections: set[asyncio.Task[None]] = set()
         self.host = ""
         self.port = 0
+        self._date_second = 0
+        self._date_value = ""
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host``:``port`` (0 picks a free port; read :attr:`port`)."""
@@ -72,6 +76,11 @@ class LoopbackServer:
             await self._serve_connection(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Only close() cancels these tasks. Ending normally rather than
+            # cancelled keeps asyncio's streams (3.11) from logging the
+            # cancellation as an error of the connection callback.
+            pass
         except Exception:
             logger.exception("sandbox: a connection failed")
         finally:
@@ -87,7 +96,7 @@ class LoopbackServer:
         connection = h11.Connection(h11.SERVER)
         while True:
             try:
-                request = await self._read_request(connection, reader)
+                request = await self._read_request(connection, reader, writer)
             except h11.RemoteProtocolError as exc:
                 await self._reject(connection, writer, exc.error_status_hint)
                 return
@@ -109,13 +118,22 @@ class LoopbackServer:
 
     @staticmethod
     async def _read_request(
-        connection: h11.Connection, reader: asyncio.StreamReader
+        connection: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> SandboxRequest | None:
         head: h11.Request | None = None
         body = bytearray()
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
+                if connection.they_are_waiting_for_100_continue:
+                    # curl asks before sending a body over 1 KiB; say go on.
+                    writer.write(
+                        connection.send(
+                            h11.InformationalResponse(
+                                status_code=100, headers=[], reason=b"Continue"
+                            )
+                        )
+                    )
                 connection.receive_data(await reader.read(_READ_CHUNK))
             elif isinstance(event, h11.Request):
                 head = event
@@ -145,12 +163,30 @@ class LoopbackServer:
         headers = [
             *reply.headers,
             ("content-length", str(len(reply.body))),
-            ("date", email.utils.formatdate(usegmt=True)),
+            ("date", self._date()),
             ("server", self._server_name),
         ]
-        writer.write(connection.send(h11.Response(status_code=reply.status, headers=headers)))
-        writer.write(connection.send(h11.Data(data=reply.body)))
-        writer.write(connection.send(h11.EndOfMessage()))
+        try:
+            reason = http.HTTPStatus(reply.status).phrase
+        except ValueError:
+            reason = ""
+        response = h11.Response(status_code=reply.status, headers=headers, reason=reason)
+        writer.write(
+            b"".join(
+                (
+                    connection.send(response) or b"",
+                    connection.send(h11.Data(data=reply.body)) or b"",
+                    connection.send(h11.EndOfMessage()) or b"",
+                )
+            )
+        )
+
+    def _date(self) -> str:
+        # The Date header changes once a second; format it once a second.
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second, self._date_value = now, email.utils.formatdate(now, usegmt=True)
+        return self._date_value
 
     async def _reject(
         self, connection: h11.Connection, writer: asyncio.StreamWriter, status: int

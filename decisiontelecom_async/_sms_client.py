@@ -5,13 +5,13 @@ The SMS API puts the login and password in the query string of every
 messages (the core's transport never chains httpx's exceptions), the
 ``repr`` of its requests (which httpx also puts on its own exceptions), and
 the request line httpx logs at INFO on the ``httpx`` logger, which a
-:class:`logging.Filter` installed by the first :class:`SmsClient` scrubs.
+:class:`logging.Filter` installed by the first :class:`SmsClient` scrubs of
+every ``login=`` and ``password=`` value.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -67,33 +67,21 @@ class _CredentialLogFilter(logging.Filter):
 
     httpx logs ``HTTP Request: GET <full URL> ...`` at INFO; for the SMS API
     that URL holds the login and password. The filter rewrites the record's
-    arguments before any handler formats them: ``login=`` and ``password=``
-    values go, and so does every secret of a live :class:`SmsClient`.
+    message and arguments before any handler formats them, replacing every
+    ``login=`` and ``password=`` value in them with ``[REDACTED]``.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
-
-    def watch(self, redactor: Redactor) -> None:
-        self._redactors.add(redactor)
-
-    def scrub(self, text: str) -> str:
-        text = scrub_credentials(text)
-        for redactor in list(self._redactors):
-            text = redactor(text)
-        return text
-
-    def _scrub_argument(self, value: object) -> object:
+    @staticmethod
+    def _scrub_argument(value: object) -> object:
         if value is None or isinstance(value, int | float):
             return value  # keeps %d and %f working
         text = str(value)
-        cleaned = self.scrub(text)
+        cleaned = scrub_credentials(text)
         return value if cleaned == text else cleaned
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = self.scrub(record.msg)
+            record.msg = scrub_credentials(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(self._scrub_argument(value) for value in record.args)
         elif isinstance(record.args, Mapping):
@@ -104,8 +92,7 @@ class _CredentialLogFilter(logging.Filter):
 _LOG_FILTER = _CredentialLogFilter()
 
 
-def _install_log_filter(redactor: Redactor) -> None:
-    _LOG_FILTER.watch(redactor)
+def _install_log_filter() -> None:
     httpx_logger = logging.getLogger("httpx")
     if _LOG_FILTER not in httpx_logger.filters:
         httpx_logger.addFilter(_LOG_FILTER)
@@ -114,8 +101,9 @@ def _install_log_filter(redactor: Redactor) -> None:
 class _SmsRedactor(Redactor):
     """The core's redactor, plus: any ``login=`` / ``password=`` value goes.
 
-    The exact forms a :class:`Redactor` knows are not enough here: a
-    transport (aiohttp's yarl) may re-encode the URL it puts in an error.
+    The exact forms a :class:`Redactor` knows are not enough here: a server
+    or proxy that echoes the URL in an error page, or a transport that puts
+    it in its own error, may have re-encoded it (lowercase hex, for one).
     """
 
     def __call__(self, text: str) -> str:
@@ -200,7 +188,7 @@ class SmsClient(BaseClient):
         self._credentials = _Credentials(login, password)
         # Every error the core builds for this client goes through this one.
         self._redactor = _SmsRedactor((login, password))
-        _install_log_filter(self._redactor)
+        _install_log_filter()
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
         query = build_query(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import attrs
 import pytest
 import respx
+
 from decisiontelecom_async import ViberClient, ViberMessage
 
 BASE_URL = "https://web.it-decision.com/v1/api"

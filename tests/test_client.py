@@ -12,17 +12,18 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from conftest import ACCESS_KEY, BASE_URL, FakeTime
 
 import decisiontelecom_async
 from decisiontelecom_async import (
     MessageReceipt,
     RetryPolicy,
+    ServerError,
     SmsStatus,
     ViberClient,
     ViberMessage,
     ViberStatus,
 )
-from conftest import ACCESS_KEY, BASE_URL, FakeTime
 
 SENT = {"message_id": 429}
 RECEIPT = {"message_id": 429, "status": 4, "sms_message_id": 36478, "sms_message_status": 2}
@@ -165,9 +166,7 @@ async def test_entering_twice_is_refused() -> None:
             await client.__aenter__()
 
 
-async def test_aclose_without_context_manager(
-    api: respx.MockRouter, message: ViberMessage
-) -> None:
+async def test_aclose_without_context_manager(api: respx.MockRouter, message: ViberMessage) -> None:
     api.post("/send-viber").respond(json=SENT)
     client = ViberClient("key")
     assert await client.send(message) == 429
@@ -202,7 +201,7 @@ async def test_garbage_collected_open_client_warns(
     api.post("/send-viber").respond(json=SENT)
     client = ViberClient("key")
     await client.send(message)
-    with pytest.warns(ResourceWarning, match="ViberClient was not closed"):
+    with pytest.warns(ResourceWarning, match="ViberClient was not closed"):  # noqa: PT031 - drop, then collect
         del client
         gc.collect()
 
@@ -211,7 +210,7 @@ async def test_garbage_collected_entered_client_warns() -> None:
     client = ViberClient("key")
     await client.__aenter__()
     http = client._http
-    with pytest.warns(ResourceWarning, match="use 'async with' or 'await aclose\\(\\)'"):
+    with pytest.warns(ResourceWarning, match="use 'async with' or 'await aclose\\(\\)'"):  # noqa: PT031
         del client
         gc.collect()
     # The warning only tells: nothing was closed behind the user's back.
@@ -256,7 +255,7 @@ async def test_default_timeouts_are_finite_on_every_path(
 
 
 @pytest.mark.parametrize(
-    ("timeout", "expected"),
+    ("configured", "expected"),
     [
         (5, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
         (
@@ -266,13 +265,13 @@ async def test_default_timeouts_are_finite_on_every_path(
     ],
 )
 async def test_configured_timeout_reaches_the_transport(
-    timeout: float | httpx.Timeout, expected: dict[str, float]
+    configured: float | httpx.Timeout, expected: dict[str, float]
 ) -> None:
     transport = RecordingTransport()
     # The borrowed client says "no timeout at all"; the SDK's own still applies.
     async with (
-        httpx.AsyncClient(transport=transport, timeout=None) as http,
-        ViberClient("key", http_client=http, timeout=timeout) as client,
+        httpx.AsyncClient(transport=transport, timeout=None) as http,  # noqa: S113 - on purpose
+        ViberClient("key", http_client=http, timeout=configured) as client,
     ):
         await client.send(ViberMessage("Shop", "1", "hi"))
         await client.get_status(429)
@@ -282,7 +281,7 @@ async def test_configured_timeout_reaches_the_transport(
 async def test_default_timeout_through_a_borrowed_client() -> None:
     transport = RecordingTransport()
     async with (
-        httpx.AsyncClient(transport=transport, timeout=None) as http,
+        httpx.AsyncClient(transport=transport, timeout=None) as http,  # noqa: S113 - on purpose
         ViberClient("key", http_client=http) as client,
     ):
         await client.get_status(429)
@@ -378,7 +377,7 @@ async def test_nothing_is_logged_above_debug(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     api.post("/send-viber").respond(500)
-    with caplog.at_level(logging.INFO, logger="decisiontelecom_async"), pytest.raises(Exception):
+    with caplog.at_level(logging.INFO, logger="decisiontelecom_async"), pytest.raises(ServerError):
         await client.send(message)
     assert caplog.records == []
 
@@ -386,6 +385,8 @@ async def test_nothing_is_logged_above_debug(
 def test_repr() -> None:
     client = ViberClient("key", base_url="https://user:pw@example.test/api", max_concurrency=9)
     text = repr(client)
-    assert text == "<ViberClient base_url='https://example.test/api' state=unopened max_concurrency=9>"
+    assert (
+        text == "<ViberClient base_url='https://example.test/api' state=unopened max_concurrency=9>"
+    )
     assert "pw" not in text
     json.dumps(text)

@@ -20,8 +20,8 @@ from decisiontelecom_async import (
     TransportError,
     UnexpectedResponseError,
     ValidationError,
+    _errors,
 )
-from decisiontelecom_async import _errors
 
 HIERARCHY = {
     ValidationError: DecisionTelecomError,
@@ -74,7 +74,9 @@ def test_api_error_text_and_context() -> None:
     assert str(exc) == (
         "Topup balance is required: User balance is empty (status 402, code 3) (after 2 attempts)"
     )
-    assert exc.message_text == "Topup balance is required: User balance is empty (status 402, code 3)"
+    assert (
+        exc.message_text == "Topup balance is required: User balance is empty (status 402, code 3)"
+    )
     assert repr(exc) == (
         "InsufficientBalanceError(name='Topup balance is required', "
         "message='User balance is empty', code=3, status=402, attempts=2)"

@@ -97,9 +97,15 @@ def test_message_has_sms_fallback() -> None:
 def test_send_outcome_ok_follows_error() -> None:
     message = ViberMessage("Shop", "1", "hi")
     sent = SendOutcome(0, message, message_id=5, attempts=1)
-    aborted = SendOutcome(1, message, error=CampaignAborted(InsufficientBalanceError(
-        "Topup balance is required", "User balance is empty", code=3, status=402
-    )))
+    aborted = SendOutcome(
+        1,
+        message,
+        error=CampaignAborted(
+            InsufficientBalanceError(
+                "Topup balance is required", "User balance is empty", code=3, status=402
+            )
+        ),
+    )
     assert sent.ok
     assert not aborted.ok
     assert aborted.message_id is None

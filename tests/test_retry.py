@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from conftest import ACCESS_KEY, FakeTime
 
 from decisiontelecom_async import (
     APIError,
@@ -26,8 +27,6 @@ from decisiontelecom_async import (
     ViberMessage,
 )
 from decisiontelecom_async._retry import is_retryable
-
-from conftest import ACCESS_KEY, FakeTime
 
 RATE_LIMITED = {"name": "Too Many Requests", "message": "Rate limit exceeded", "code": 0}
 SENT = httpx.Response(200, json={"message_id": 429})
@@ -140,7 +139,7 @@ async def test_send_does_not_retry_a_gateway_failure_by_default(
     ids=repr,
 )
 async def test_get_status_retries_any_transient_failure(
-    api: respx.MockRouter, exact_client: ViberClient, failure: object
+    api: respx.MockRouter, exact_client: ViberClient, failure: httpx.Response | Exception
 ) -> None:
     route = api.post("/receive-viber").mock(side_effect=[failure, failure, RECEIPT])
     receipt = await exact_client.get_status(429)
@@ -170,11 +169,9 @@ async def test_client_errors_are_never_retried(
 ) -> None:
     send = api.post("/send-viber").respond(status, json={"name": "x", "status": status})
     lookup = api.post("/receive-viber").respond(status)
+    attempt = exact_client.send(message) if call == "send" else exact_client.get_status(429)
     with pytest.raises(cls) as info:
-        if call == "send":
-            await exact_client.send(message)
-        else:
-            await exact_client.get_status(429)
+        await attempt
     assert info.value.attempts == 1
     assert send.call_count + lookup.call_count == 1
     assert fake_time.sleeps == []
@@ -479,6 +476,8 @@ def outcome_unknown() -> TransportError:
     ids=repr,
 )
 def test_is_retryable(exc: BaseException, write: bool, read: bool) -> None:
-    options = {"retry_unknown_outcome": False, "max_retry_after": 60.0}
-    assert is_retryable(exc, idempotent=False, **options) is write
-    assert is_retryable(exc, idempotent=True, **options) is read
+    for idempotent, expected in ((False, write), (True, read)):
+        retryable = is_retryable(
+            exc, idempotent=idempotent, retry_unknown_outcome=False, max_retry_after=60.0
+        )
+        assert retryable is expected

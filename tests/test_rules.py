@@ -164,9 +164,12 @@ def test_validation_error_sent_nothing() -> None:
 
 
 def test_plain_ints_are_accepted_for_enums_and_receiver() -> None:
-    message = make(receiver=380501234567, message_type=208, source_type=1, **{
-        key: value for key, value in RICH.items() if key not in ("message_type", "source_type")
-    })
+    message = make(
+        receiver=380501234567,
+        message_type=208,
+        source_type=1,
+        **{key: value for key, value in RICH.items() if key not in ("message_type", "source_type")},
+    )
     assert message.receiver == "380501234567"
     assert message.message_type is MessageType.TEXT_IMAGE_BUTTON_2WAY
     assert message.source_type is SourceType.PROMOTIONAL

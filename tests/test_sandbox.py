@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from decisiontelecom_async import (
     AuthenticationError,
     InsufficientBalanceError,
@@ -646,7 +647,7 @@ def test_the_store_stays_compact() -> None:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for _ in range(20_000):
+        for _ in range(5_000):
             box._state.accept_viber(
                 body,
                 receiver="380501234567",
@@ -659,5 +660,38 @@ def test_the_store_stays_compact() -> None:
     finally:
         tracemalloc.stop()
     # About 250 bytes a message: 200k messages stay around 50 MB.
-    assert used / 20_000 < 350
-    assert len(box.messages()) == 20_000
+    assert used / 5_000 < 350
+    assert len(box.messages()) == 5_000
+
+
+async def test_the_asgi_app_answers_lifespan() -> None:
+    box = Sandbox()
+    sent: list[dict[str, Any]] = []
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await box.app({"type": "lifespan"}, receive, send)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+
+
+async def test_a_sandbox_serves_once_at_a_time_and_reports_where() -> None:
+    async with Sandbox() as box:
+        assert box.base_url == "http://sandbox.test/v1/api"
+        assert "in process" in repr(box)
+        async with box.serve() as base_url:
+            assert box.is_serving
+            assert base_url == box.base_url
+            assert base_url in repr(box)
+            with pytest.raises(RuntimeError, match="already serving"):
+                async with box.serve():
+                    pass
+        assert not box.is_serving
+        assert box.sms_base_url == "http://sandbox.test/ru/js"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import respx
+from conftest import ACCESS_KEY, FakeTime
 
 from decisiontelecom_async import (
     DecisionTelecomError,
@@ -18,7 +19,6 @@ from decisiontelecom_async import (
     ViberClient,
     ViberMessage,
 )
-from conftest import ACCESS_KEY, FakeTime
 
 TOKEN = base64.b64encode(ACCESS_KEY.encode()).decode()
 HEADER = f"Basic {TOKEN}"
@@ -163,3 +163,12 @@ def test_client_repr_and_attributes_shown_to_users() -> None:
     client = ViberClient(ACCESS_KEY)
     assert leaks(repr(client)) == []
     assert leaks(repr(client._redactor)) == []
+
+
+def test_redactor_blanks_every_form_and_ignores_empty_secrets() -> None:
+    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+
+    redact = Redactor(["", "p@ss word"])
+    text = "raw p@ss word, quoted p%40ss%20word, plus p%40ss+word, b64 cEBzcyB3b3Jk"
+    assert redact(text) == "raw [REDACTED], quoted [REDACTED], plus [REDACTED], b64 [REDACTED]"
+    assert redact("nothing secret here") == "nothing secret here"

@@ -198,6 +198,7 @@ async def test_send_sends_every_parameter(sms: SmsClient, sms_api: respx.MockRou
         "dlr": "1",
     }
     assert request.content == b""
+    assert request.headers["Accept"] == "*/*"  # the answers are not JSON
 
 
 async def test_send_without_delivery_report(sms: SmsClient, sms_api: respx.MockRouter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from decisiontelecom_async import SmsEncoding, SmsLength, measure_sms
 
 EXTENSION = "€[]{}^~\\|\f"

@@ -98,6 +98,11 @@ def echo_url(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, text=f"<html><h1>Not found</h1><p>{request.url}</p></html>")
 
 
+def echo_url_normalised(request: httpx.Request) -> httpx.Response:
+    # A server (or proxy) that re-encodes the URL it echoes: lowercase hex.
+    return httpx.Response(502, text=f"bad gateway for {str(request.url).lower()}")
+
+
 def echo_credentials_in_list(_: httpx.Request) -> httpx.Response:
     return httpx.Response(200, text=f'["msgid","{LOGIN} {PASSWORD}"]')
 
@@ -134,6 +139,7 @@ HTTP_SCENARIOS: dict[str, Callable[[httpx.Request], httpx.Response] | httpx.Resp
     "truncated": httpx.Response(200, text='["msgid","12'),
     "bad-error": httpx.Response(200, text='["error","InvalidNumber"]'),
     "echo-url-404": echo_url,
+    "echo-url-normalised": echo_url_normalised,
     "echo-credentials": echo_credentials_in_list,
     "echo-credentials-error": echo_credentials_as_error,
     "echo-json-error": echo_in_json_error,
@@ -256,6 +262,17 @@ async def test_validation_error(sms: SmsClient, loud: pytest.LogCaptureFixture) 
     # The bad phone is the user's own input and is named; nothing else is.
     text = everything_visible(info.value, loud, sms).replace(f"'{PASSWORD_MARK}'", "")
     assert_nothing_leaked(text)
+
+
+async def test_requests_hide_their_query(sms: SmsClient) -> None:
+    # httpx attaches the request to its own exceptions; its repr shows no query.
+    request = sms._get("send", {"phone": "380501234567", "text": "Hi"})
+    assert repr(request) == (
+        "<Request('GET', 'https://web.it-decision.com/ru/js/send?[query hidden]')>"
+    )
+    error = httpx.ReadTimeout("timed out", request=request)
+    assert_nothing_leaked(repr(vars(error)) + repr(error.request))
+    assert request.url.params["password"] == PASSWORD
 
 
 def test_constructor_errors_do_not_echo_credentials() -> None:

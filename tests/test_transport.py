@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from conftest import FakeTime
 
 from decisiontelecom_async import (
     RetryPolicy,
@@ -20,7 +21,6 @@ from decisiontelecom_async import (
     ViberClient,
     ViberMessage,
 )
-from conftest import FakeTime
 
 NO_RETRY = RetryPolicy(max_retries=0)
 

@@ -1,0 +1,275 @@
+"""Bulk runs against a real HTTP server on 127.0.0.1: faults, pauses, limits, cleanup.
+
+Each test runs with the client's own transport (httpx-aiohttp's, with the
+``fast`` extra) and, where the transport matters, with httpx's own too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from decisiontelecom_async import (
+    CampaignAborted,
+    InsufficientBalanceError,
+    InvalidParameterError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    ViberClient,
+    ViberMessage,
+)
+
+from _loopback import Loopback, Reply, loopback
+
+pytestmark = pytest.mark.network
+
+FAST_RETRIES = RetryPolicy(max_retries=3, initial_wait=0.01, max_wait=0.05, jitter=0.0)
+LIMITED = {"name": "Too Many Requests", "message": "slow down", "code": 0, "status": 429}
+BALANCE_EMPTY = {"name": "Payment Required", "message": "empty", "code": 3, "status": 402}
+
+
+def make_messages(count: int) -> Iterator[ViberMessage]:
+    for i in range(count):
+        yield ViberMessage("Shop", f"380{500000000 + i}", f"text {i}")
+
+
+def text_index(body: bytes) -> int:
+    return int(json.loads(body)["text"].split()[1])
+
+
+@pytest.fixture(params=["own", "httpx"])
+async def make_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[type[ViberClient] | object]:
+    """Build clients on the SDK's own transport, or on httpx's own."""
+    borrowed: list[httpx.AsyncClient] = []
+
+    def build(base_url: str, **options: object) -> ViberClient:
+        if request.param == "httpx":
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+            borrowed.append(httpx.AsyncClient(limits=limits))
+            options["http_client"] = borrowed[-1]
+        return ViberClient("loopback-key", base_url=base_url, **options)  # type: ignore[arg-type]
+
+    yield build
+    for http in borrowed:
+        await http.aclose()
+
+
+async def test_exactly_one_outcome_under_a_mix_of_faults(make_client: object) -> None:
+    # By request number: 429s with Retry-After, 500s, connections dropped
+    # before and after the body, 400s, and an empty balance after 300.
+    def plan(number: int, path: str) -> Reply:
+        if number == 300:
+            return Reply(402, BALANCE_EMPTY)
+        kind = number % 23
+        if kind == 3:
+            return Reply(429, LIMITED, headers={"Retry-After": "0.02"})
+        if kind in (5, 11):
+            return Reply(500, {"name": "Internal", "message": "oops", "code": 2, "status": 500})
+        if kind == 7:
+            return Reply(drop="before_body")
+        if kind == 13:
+            return Reply(drop="after_body")
+        if kind == 17:
+            error = {"name": "Invalid Parameter: text", "message": "no", "code": 1, "status": 400}
+            return Reply(400, error)
+        return Reply(body=lambda body: {"message_id": 10_000 + text_index(body)})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=20, retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+            outcomes = [o async for o in client.send_many(make_messages(600))]
+            assert client.in_flight == 0
+
+    assert sorted(o.index for o in outcomes) == list(range(600))
+    kinds = collections.Counter(type(o.error).__name__ for o in outcomes)
+    assert kinds["InsufficientBalanceError"] == 1
+    assert kinds["CampaignAborted"] >= 600 - 300 - 20
+    assert kinds["NoneType"] > 200
+    for outcome in outcomes:
+        if outcome.ok:
+            assert outcome.message_id == 10_000 + outcome.index
+        elif isinstance(outcome.error, CampaignAborted):
+            assert isinstance(outcome.error.cause, InsufficientBalanceError)
+        elif isinstance(outcome.error, TransportError):
+            # A dropped connection may have delivered the send: it ends the
+            # tries (earlier ones may have met a 429 or a 500).
+            assert outcome.error.outcome_unknown
+        else:
+            assert isinstance(outcome.error, InvalidParameterError | ServerError | RateLimitError)
+    assert server.max_in_flight <= 20
+    # Nothing new was sent once the 402 was in: only what was in flight then.
+    assert server.requests <= 301 + 20
+
+
+async def test_in_flight_never_exceeds_the_client_bound(make_client: object) -> None:
+    async def plan(number: int, path: str) -> Reply:
+        await asyncio.sleep(0.002)
+        if path.endswith("receive-viber"):
+            return Reply(body={"message_id": 5, "status": 1})
+        return Reply(body={"message_id": 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=8) as client:  # type: ignore[operator]
+
+            async def run() -> int:
+                return len([o async for o in client.send_many(make_messages(80))])
+
+            async def statuses() -> int:
+                return len([o async for o in client.get_statuses(range(1, 81), concurrency=8)])
+
+            assert await asyncio.gather(run(), run(), statuses()) == [80, 80, 80]
+    assert server.max_in_flight == 8
+
+
+async def test_a_429_pauses_the_whole_client_once(make_client: object) -> None:
+    loop = asyncio.get_running_loop()
+    pause = 0.25
+    answered_429_at: list[float] = []
+    arrivals: list[float] = []
+
+    async def plan(number: int, path: str) -> Reply:
+        arrivals.append(loop.time())
+        if number == 30:
+            answered_429_at.append(loop.time())
+            return Reply(429, LIMITED, headers={"Retry-After": str(pause)})
+        await asyncio.sleep(0.003)
+        return Reply(body={"message_id": 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=10) as client:  # type: ignore[operator]
+            outcomes = [o async for o in client.send_many(make_messages(100))]
+    assert all(o.ok for o in outcomes)
+    assert sum(o.attempts for o in outcomes) == 101
+    [limited_at] = answered_429_at
+    # Up to the concurrency were already on their way when the 429 came;
+    # after those, nothing reaches the server until the pause is over.
+    later = [t for t in arrivals if t > limited_at]
+    early = [t for t in later if t < limited_at + pause * 0.9]
+    assert len(early) <= 10
+    assert len(later) - len(early) >= 60
+    assert server.requests == 101
+
+
+async def test_the_rate_ceiling_is_a_ceiling(make_client: object) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+
+    def plan(number: int, path: str) -> Reply:
+        arrivals.append(loop.time())
+        return Reply(body={"message_id": 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=50, rate_limit=100) as client:  # type: ignore[operator]
+            outcomes = [o async for o in client.send_many(make_messages(60))]
+    assert all(o.ok for o in outcomes)
+    assert server.requests == 60
+    # 100/s with bursts of a tenth of a second (10): the last of 60 cannot
+    # arrive sooner than 50 requests' worth (0.5 s) after the first.
+    assert arrivals[-1] - arrivals[0] >= 0.45
+    # A leaky bucket: no window of 0.1 s holds more than the burst (10)
+    # plus what the rate lets out during it (10).
+    for start in arrivals:
+        assert sum(start <= t < start + 0.1 for t in arrivals) <= 10 + 10 + 1
+
+
+# -- what a dropped connection means (the transport's errors, mapped) --------------------
+
+
+async def test_a_connection_dropped_after_the_body_is_not_repeated(make_client: object) -> None:
+    async with loopback(lambda number, path: Reply(drop="after_body")) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+            with pytest.raises(TransportError) as caught:
+                await client.send(ViberMessage("Shop", "380500000000", "text 1"))
+    assert caught.value.outcome_unknown
+    assert "may have reached the service" in str(caught.value)
+    assert server.requests == 1
+
+
+async def test_a_connection_dropped_before_the_body_may_still_have_arrived(
+    make_client: object,
+) -> None:
+    async with loopback(lambda number, path: Reply(drop="before_body")) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+            with pytest.raises(TransportError) as caught:
+                await client.send(ViberMessage("Shop", "380500000000", "text 1"))
+    assert caught.value.outcome_unknown
+    assert server.requests == 1
+
+
+async def test_a_refused_connection_is_retried_and_reported_as_never_sent(
+    make_client: object,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    build = make_client  # type: ignore[assignment]
+    async with build(f"http://127.0.0.1:{port}/v1/api", retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+        with pytest.raises(TransportError) as caught:
+            await client.send(ViberMessage("Shop", "380500000000", "text 1"))
+    assert not caught.value.outcome_unknown
+    assert caught.value.attempts == 4
+    assert "never reached the service" in str(caught.value)
+
+
+async def test_a_status_look_up_is_retried_after_a_drop(make_client: object) -> None:
+    def plan(number: int, path: str) -> Reply:
+        if number == 0:
+            return Reply(drop="after_body")
+        return Reply(body={"message_id": 9, "status": 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+            receipt = await client.get_status(9)
+    assert receipt.delivered
+    assert server.requests == 2
+
+
+async def test_cancelling_mid_flight_leaves_no_task_and_the_client_usable(
+    make_client: object,
+) -> None:
+    async def plan(number: int, path: str) -> Reply:
+        await asyncio.sleep(0.02)
+        return Reply(body={"message_id": 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=10) as client:  # type: ignore[operator]
+            got = 0
+
+            async def consume() -> None:
+                nonlocal got
+                async for _ in client.send_many(make_messages(10_000)):
+                    got += 1
+
+            task = asyncio.create_task(consume())
+            while got < 20:
+                await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("send_many")]
+            assert client.in_flight == 0
+            assert await client.send(ViberMessage("Shop", "380500000000", "text 1")) == 1
+
+
+async def test_the_loopback_helper_counts_connections() -> None:
+    async with Loopback(lambda number, path: Reply()) as server, httpx.AsyncClient() as http:
+        for _ in range(3):
+            await http.post(server.base_url + "/send-viber", content=b"{}")
+    assert server.connections == 1
