@@ -10,10 +10,14 @@ failed (0 all good, 1 something failed, 2 bad usage).
 from __future__ import annotations
 
 import asyncio
+import codecs
+import functools
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+import attrs
 
 try:
     import click
@@ -21,10 +25,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     msg = "the command line needs the 'cli' extra: pip install 'decisiontelecom-async[cli]'"
     raise SystemExit(msg) from exc
 
+from decisiontelecom_async._cli_csv import parse_enum_text
 from decisiontelecom_async._enums import MessageType, SourceType
 from decisiontelecom_async._errors import DecisionTelecomError, ValidationError
 
-__all__ = ["cli", "main"]
+if TYPE_CHECKING:
+    from decisiontelecom_async._viber_client import ViberClient
+
+__all__ = ["Service", "cli", "main"]
 
 ACCESS_KEY_ENV = "DECISIONTELECOM_ACCESS_KEY"
 BASE_URL_ENV = "DECISIONTELECOM_BASE_URL"
@@ -33,57 +41,155 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+_secrets: set[str] = set()
+"""Values never to print: the access key given to this run."""
+
+
+def _redact(text: str) -> str:
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(_redact(f"error: {message}"), err=True)
     sys.exit(code)
 
 
 def _run(coroutine: Coroutine[Any, Any, int]) -> None:
-    """Run a command's coroutine; turn every expected failure into one line."""
+    """Run a command's coroutine; turn every failure into one line on stderr."""
     try:
         code = asyncio.run(coroutine)
     except ValidationError as exc:
         _fail(str(exc), EXIT_USAGE)
     except DecisionTelecomError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
-    except (OSError, ValueError) as exc:
-        _fail(str(exc), EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILED)
+    except OSError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, not a traceback
+        _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)")
     sys.exit(code)
 
 
 def _require_key(access_key: str | None) -> str:
-    if not access_key:
+    if not access_key or not access_key.strip():
         _fail(f"no access key: set {ACCESS_KEY_ENV} or pass --access-key", EXIT_USAGE)
+    _secrets.add(access_key)
     return access_key
 
 
-def _enum_choice(enum_type: type[MessageType | SourceType]) -> click.Choice[str]:
-    names = [member.name.lower().replace("_", "-") for member in enum_type]
-    return click.Choice(names + [str(member.value) for member in enum_type], case_sensitive=False)
+if TYPE_CHECKING:  # click 8.3 made ParamType generic; older ones cannot be subscripted
+    _EnumParamBase = click.ParamType[MessageType | SourceType]
+else:
+    _EnumParamBase = click.ParamType
 
 
-def _to_enum(enum_type: type[MessageType | SourceType], value: str) -> Any:
-    if value.isdigit():
-        return enum_type(int(value))
-    return enum_type[value.upper().replace("-", "_")]
+class EnumParam(_EnumParamBase):
+    """An enum member by number (``106``) or name (``text-only``, ``TEXT_ONLY``)."""
+
+    def __init__(self, enum_type: type[MessageType | SourceType]) -> None:
+        self.enum_type = enum_type
+        self.name = enum_type.__name__
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """The choices, as ``[text-only|...]``."""
+        del param, ctx
+        return "[" + "|".join(_enum_name(member) for member in self.enum_type) + "]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> MessageType | SourceType:
+        """Turn the text given into the member, or fail with the choices."""
+        if isinstance(value, self.enum_type):
+            return value
+        member = parse_enum_text(self.enum_type, str(value))
+        if isinstance(member, self.enum_type):
+            return member
+        choices = ", ".join(f"{_enum_name(m)} ({m.value})" for m in self.enum_type)
+        return self.fail(f"{value!r} is not one of {choices}", param, ctx)
 
 
-access_key_option = click.option(
-    "--access-key",
-    envvar=ACCESS_KEY_ENV,
-    show_envvar=True,
-    help="The access key from your account manager (better: the environment variable).",
-)
-base_url_option = click.option(
-    "--base-url",
-    envvar=BASE_URL_ENV,
-    show_envvar=True,
-    default="https://web.it-decision.com/v1/api",
-    show_default=True,
-    help="The Viber + SMS API's base URL (point it at a sandbox to test).",
-)
+def _enum_name(member: MessageType | SourceType) -> str:
+    return member.name.lower().replace("_", "-")
+
+
+@attrs.frozen
+class Service:
+    """Where and how the service is reached: the options every client command shares."""
+
+    access_key: str = attrs.field(repr=False)
+    base_url: str
+    timeout: float
+    max_retries: int
+
+    def client(self, **options: Any) -> ViberClient:
+        """A :class:`ViberClient` with these settings (``options`` add to them)."""
+        from decisiontelecom_async._viber_client import ViberClient  # noqa: PLC0415
+
+        return ViberClient(
+            self.access_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            **options,
+        )
+
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def service_options(command: _F) -> _F:
+    """Add --access-key, --base-url, --timeout and --max-retries; pass ``service``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        access_key: str | None,
+        base_url: str,
+        timeout: float,
+        max_retries: int,
+        **kwargs: Any,
+    ) -> None:
+        service = Service(_require_key(access_key), base_url, timeout, max_retries)
+        command(*args, service=service, **kwargs)
+
+    options = (
+        click.option(
+            "--access-key",
+            envvar=ACCESS_KEY_ENV,
+            show_envvar=True,
+            help="The access key from your account manager (better: the environment variable).",
+        ),
+        click.option(
+            "--base-url",
+            envvar=BASE_URL_ENV,
+            show_envvar=True,
+            default="https://web.it-decision.com/v1/api",
+            show_default=True,
+            help="The Viber + SMS API's base URL (point it at a sandbox to test).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for each answer.",
+        ),
+        click.option(
+            "--max-retries",
+            type=click.IntRange(0, 10),
+            default=3,
+            show_default=True,
+            help="Retries of a failed request (429, 5xx, no connection) after the first try.",
+        ),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return cast("_F", wrapper)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,97 +199,122 @@ def cli() -> None:
 
 
 @cli.command()
-@access_key_option
-@base_url_option
+@service_options
 @click.option("--sender", required=True, help="Sender name (source_addr), up to 20 characters.")
 @click.option("--to", "receiver", required=True, help="Phone number, digits only.")
 @click.option("--text", required=True, help="Message text, up to 1000 characters.")
 @click.option(
     "--type",
     "message_type",
-    type=_enum_choice(MessageType),
+    type=EnumParam(MessageType),
     default="text-only",
     show_default=True,
-    help="Message type.",
+    help="Message type: a name or its number (106, 108, 206, 208).",
 )
 @click.option(
     "--source",
     "source_type",
-    type=_enum_choice(SourceType),
+    type=EnumParam(SourceType),
     default="transactional",
     show_default=True,
-    help="Source type.",
+    help="Source type: a name or its number (1, 2).",
 )
 @click.option("--sms-text", help="SMS fallback text (transactional only).")
 @click.option("--image-url", help="Image URL (.jpg/.jpeg/.png) for image+button types.")
 @click.option("--button-caption", help="Button caption, up to 30 characters.")
 @click.option("--button-action", help="URL the button opens.")
 @click.option("--callback-url", help="URL for status callbacks and 2-Way replies.")
-@click.option("--ttl", "validity_period", type=int, help="Time to live, 40..21600 seconds.")
-def send(access_key: str | None, base_url: str, **fields: Any) -> None:
+@click.option(
+    "--ttl", "--validity-period", "validity_period", type=int, help="Time to live, 40..21600 s."
+)
+def send(service: Service, **fields: Any) -> None:
     """Send one message and print its id."""
     from decisiontelecom_async._cli_commands import send_one  # noqa: PLC0415
 
-    key = _require_key(access_key)
-    fields["message_type"] = _to_enum(MessageType, fields["message_type"])
-    fields["source_type"] = _to_enum(SourceType, fields["source_type"])
-    _run(send_one(key, base_url, fields))
+    fields = {name: value for name, value in fields.items() if value is not None}
+    _run(send_one(service, fields))
 
 
 @cli.command()
-@access_key_option
-@base_url_option
+@service_options
 @click.argument("message_ids", nargs=-1, required=True, type=int)
-def status(access_key: str | None, base_url: str, message_ids: tuple[int, ...]) -> None:
+def status(service: Service, message_ids: tuple[int, ...]) -> None:
     """Print the status of one or more messages."""
     from decisiontelecom_async._cli_commands import show_statuses  # noqa: PLC0415
 
-    _run(show_statuses(_require_key(access_key), base_url, message_ids))
+    _run(show_statuses(service, message_ids))
+
+
+def _check_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    del ctx, param
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r}") from None
+    return value
 
 
 @cli.command()
-@access_key_option
-@base_url_option
-@click.argument(
-    "csv_file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-)
+@service_options
+@click.argument("csv_file", type=click.Path(path_type=Path))
 @click.option(
     "--results",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write one result row per input row [default: FILE.results.csv].",
 )
 @click.option("--sender", help="Sender for rows whose 'sender' cell is empty.")
-@click.option("--concurrency", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Messages in flight at once.",
+)
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), help="Requests per second ceiling.")
+@click.option(
+    "--encoding",
+    default="utf-8-sig",
+    show_default=True,
+    callback=_check_encoding,
+    help="The file's text encoding (utf-8-sig reads UTF-8 with or without a BOM).",
+)
 def campaign(  # noqa: PLR0917 - one parameter per click option
-    access_key: str | None,
-    base_url: str,
+    service: Service,
     csv_file: Path,
     results: Path | None,
     sender: str | None,
     concurrency: int,
     rate_limit: float | None,
+    encoding: str,
 ) -> None:
     """Send one message per row of CSV_FILE, with live progress.
 
     Columns: receiver, text (required); sender (or --sender); message_type,
     source_type, sms_text, image_url, button_caption, button_action,
     callback_url, validity_period (optional). A bad row is reported with its
-    line number in the results file and does not stop the rest.
+    line number in the results file and does not stop the rest. Exit code 0
+    when every row was sent, 1 when any was not.
     """
     from decisiontelecom_async._cli_commands import run_campaign  # noqa: PLC0415
 
-    key = _require_key(access_key)
-    results = results or csv_file.with_suffix(".results.csv")
+    if not csv_file.exists():
+        _fail(f"no such file: {csv_file}", EXIT_USAGE)
+    if not csv_file.is_file():
+        _fail(f"not a file: {csv_file}", EXIT_USAGE)
+    results = results or csv_file.with_name(csv_file.stem + ".results.csv")
+    if results.resolve() == csv_file.resolve():
+        _fail(f"the results file would overwrite the campaign file {csv_file}", EXIT_USAGE)
+    if not results.parent.is_dir():
+        _fail(f"no such directory for the results: {results.parent}", EXIT_USAGE)
     _run(
         run_campaign(
-            key,
-            base_url,
+            service,
             csv_file,
             results,
             sender=sender,
             concurrency=concurrency,
             rate_limit=rate_limit,
+            encoding=encoding,
         )
     )
 

@@ -1,15 +1,18 @@
-"""What the ``send``, ``status`` and ``campaign`` commands do, as coroutines."""
+"""What the ``send``, ``status``, ``campaign`` and ``sandbox`` commands do, as coroutines."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
+import logging
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,59 +25,143 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from decisiontelecom_async._bulk import send_many_of, stops_run
+from decisiontelecom_async._cli import Service
 from decisiontelecom_async._cli_csv import (
     BadRow,
+    CampaignReader,
     ResultWriter,
-    count_rows,
     error_label,
-    read_campaign,
+    scan_file,
 )
-from decisiontelecom_async._errors import DecisionTelecomError
-from decisiontelecom_async._models import ViberMessage
-from decisiontelecom_async._viber_client import ViberClient
+from decisiontelecom_async._errors import (
+    AuthenticationError,
+    CampaignAborted,
+    DecisionTelecomError,
+    TransportError,
+)
+from decisiontelecom_async._models import SendOutcome, ViberMessage
 from decisiontelecom_async.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["CampaignTally", "run_campaign", "send_one", "serve_sandbox", "show_statuses"]
+__all__ = [
+    "CampaignTally",
+    "log_to",
+    "run_campaign",
+    "send_one",
+    "serve_sandbox",
+    "show_statuses",
+]
+
+LOGGER_NAME = "decisiontelecom_async"
+_STOPPED_WARNING = "%s stopped after"
+"""The bulk engine's warning when a run stops; the commands say it themselves."""
+_UNREACHABLE_STREAK = 20
+"""Connect failures in a row (each after its retries) that stop a campaign."""
 
 
-def _stdout() -> Console:
+def stdout_console() -> Console:
+    """The console for a command's output."""
     return Console(highlight=False, soft_wrap=True)
 
 
-def _stderr() -> Console:
+def stderr_console() -> Console:
+    """The console for progress, warnings and summaries."""
     return Console(stderr=True, highlight=False)
 
 
-async def send_one(access_key: str, base_url: str, fields: dict[str, Any]) -> int:
+class _ConsoleHandler(logging.Handler):
+    """Prints the package's warnings as one line each, above any live progress bar."""
+
+    def __init__(self, console: Console, skip: tuple[str, ...]) -> None:
+        super().__init__(logging.WARNING)
+        self._console = console
+        self._skip = skip
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith(self._skip):
+            return
+        try:
+            text = f"{record.levelname.lower()}: {record.getMessage()}"
+            self._console.print(text, markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def log_to(console: Console, *, skip: tuple[str, ...] = ()) -> Iterator[None]:
+    """Send the package's warnings to ``console`` (one line, no traceback) meanwhile.
+
+    Records whose format string starts with one of ``skip`` are left out
+    (the command says the same thing better itself).
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = _ConsoleHandler(console, skip)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+async def send_one(service: Service, fields: dict[str, Any]) -> int:
     """Send one message built from ``fields``; print its id."""
     message = ViberMessage(**fields)
-    async with ViberClient(access_key, base_url=base_url) as client:
-        message_id = await client.send(message)
+    with log_to(stderr_console()):
+        async with service.client() as client:
+            message_id = await client.send(message)
     print(message_id)  # noqa: T201 - the command's output, for scripts
     return 0
 
 
-async def show_statuses(access_key: str, base_url: str, message_ids: Sequence[int]) -> int:
-    """Print a table of the statuses of ``message_ids``."""
-    table = Table("message id", "viber status", "sms id", "sms status", "final")
-    failed = 0
-    async with ViberClient(access_key, base_url=base_url) as client:
-        for message_id in message_ids:
-            try:
-                receipt = await client.get_status(message_id)
-            except DecisionTelecomError as exc:  # shown per id; the rest go on
-                failed += 1
-                table.add_row(str(message_id), f"[red]{type(exc).__name__}: {exc}", "", "", "")
-                continue
-            table.add_row(
-                str(receipt.message_id),
-                receipt.status.name.lower(),
-                "" if receipt.sms_message_id is None else str(receipt.sms_message_id),
-                "" if receipt.sms_status is None else receipt.sms_status.name.lower(),
-                "yes" if receipt.is_final else "no",
+async def show_statuses(service: Service, message_ids: Sequence[int]) -> int:
+    """Print a table of the statuses of ``message_ids``, in the order given.
+
+    A wrong key, or a service that cannot be reached for any id, is one error
+    line rather than a table of the same failure.
+    """
+    found: dict[int, Any] = {}
+    with log_to(stderr_console(), skip=(_STOPPED_WARNING,)):
+        async with (
+            service.client() as client,
+            contextlib.aclosing(client.get_statuses(message_ids)) as outcomes,
+        ):
+            async for outcome in outcomes:
+                found[outcome.index] = outcome
+    errors = [outcome.error for outcome in found.values() if outcome.error is not None]
+    for error in errors:
+        cause = error.cause if isinstance(error, CampaignAborted) else error
+        if isinstance(cause, AuthenticationError):
+            raise cause
+    if errors and len(errors) == len(found) and all(isinstance(e, TransportError) for e in errors):
+        raise errors[0]
+
+    # No vertical rules: the widest row (two 20-digit ids) fits 80 columns,
+    # and no cell is ever cut short or wrapped, so ids can be copied.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in ("message id", "viber status", "sms id", "sms status", "final"):
+        table.add_column(name, no_wrap=True)
+    problems = stderr_console()
+    for index in range(len(message_ids)):
+        outcome = found[index]
+        receipt = outcome.receipt
+        if outcome.error is not None or receipt is None:
+            error = outcome.error
+            problems.print(
+                f"error: message {outcome.message_id}: {type(error).__name__}: {error}",
+                markup=False,
+                soft_wrap=True,
             )
-    _stdout().print(table)
-    return 1 if failed else 0
+            continue
+        table.add_row(
+            str(receipt.message_id),
+            receipt.status.name.lower(),
+            "" if receipt.sms_message_id is None else str(receipt.sms_message_id),
+            "" if receipt.sms_status is None else receipt.sms_status.name.lower(),
+            "yes" if receipt.is_final else "no",
+        )
+    if table.row_count:
+        stdout_console().print(table)
+    return 1 if errors else 0
 
 
 class CampaignTally:
@@ -84,7 +171,10 @@ class CampaignTally:
         self.sent = 0
         self.failed: collections.Counter[str] = collections.Counter()
         self.retries = 0
+        """Repeated requests of rows that were sent in the end."""
         self.started = time.monotonic()
+        self.unreachable_streak = 0
+        self.stopped_by: DecisionTelecomError | None = None
 
     @property
     def done(self) -> int:
@@ -97,9 +187,24 @@ class CampaignTally:
         elapsed = time.monotonic() - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
+    def stops(self, error: DecisionTelecomError) -> bool:
+        """Whether ``error`` stops the campaign.
+
+        As for ``send_many`` (an empty balance, a refused key), and also a
+        service that cannot be reached: the first connect failure (after its
+        retries) when nothing was sent yet, or a long streak of them later.
+        """
+        stop = stops_run(error)
+        if isinstance(error, TransportError) and not error.outcome_unknown:
+            self.unreachable_streak += 1
+            stop = self.sent == 0 or self.unreachable_streak >= _UNREACHABLE_STREAK
+        if stop and self.stopped_by is None:
+            self.stopped_by = error
+        return stop
+
 
 def _summary(tally: CampaignTally, results: Path) -> Table:
-    table = Table(title="Campaign summary", show_header=False)
+    table = Table(title="Campaign summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("rows", str(tally.done))
@@ -108,26 +213,13 @@ def _summary(tally: CampaignTally, results: Path) -> Table:
     for label, count in tally.failed.most_common():
         table.add_row(f"  {label}", str(count))
     table.add_row("retries absorbed", str(tally.retries))
-    table.add_row("throughput", f"{tally.rate:,.0f} messages/s")
+    table.add_row("throughput", f"{tally.rate:,.0f} rows/s")
     table.add_row("results", str(results))
     return table
 
 
-async def run_campaign(
-    access_key: str,
-    base_url: str,
-    csv_file: Path,
-    results: Path,
-    *,
-    sender: str | None,
-    concurrency: int,
-    rate_limit: float | None,
-) -> int:
-    """Send every row of ``csv_file``; write ``results``; print a summary."""
-    total = count_rows(csv_file)
-    tally = CampaignTally()
-    console = _stderr()
-    progress = Progress(
+def _progress(console: Console) -> Progress:
+    return Progress(
         SpinnerColumn(),
         TextColumn("[bold]sending"),
         BarColumn(),
@@ -140,55 +232,144 @@ async def run_campaign(
         console=console,
         transient=False,
     )
-    task = progress.add_task("campaign", total=total, ok=0, failed=0, rate=0.0)
-    in_flight: dict[int, tuple[int, str]] = {}
 
-    with (
-        csv_file.open(newline="", encoding="utf-8-sig") as source,
-        results.open("w", newline="", encoding="utf-8") as sink,
-        progress,
-    ):
-        writer = ResultWriter(sink)
 
-        def advance() -> None:
-            progress.update(
-                task, advance=1, ok=tally.sent, failed=tally.failed.total(), rate=tally.rate
+class _Campaign:
+    """One campaign run: reads rows, records outcomes, keeps the bar moving."""
+
+    def __init__(
+        self, reader: CampaignReader, writer: ResultWriter, progress: Progress, estimate: int
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.progress = progress
+        self.task = progress.add_task("campaign", total=estimate, ok=0, failed=0, rate=0.0)
+        self.tally = CampaignTally()
+        self.in_flight: dict[int, tuple[int, str]] = {}
+        """Line and receiver of each message handed to send_many, by its index."""
+
+    def advance(self) -> None:
+        tally = self.tally
+        self.progress.update(
+            self.task, advance=1, ok=tally.sent, failed=tally.failed.total(), rate=tally.rate
+        )
+
+    def messages(self) -> Iterator[ViberMessage]:
+        """The good rows' messages; bad rows are recorded on the way."""
+        index = 0
+        for item in self.reader:
+            if isinstance(item, BadRow):
+                self.writer.invalid(item)
+                self.tally.failed[error_label(item)] += 1
+                self.advance()
+                continue
+            self.in_flight[index] = (item.line, item.message.receiver)
+            index += 1
+            yield item.message
+        # Now the exact count is known (quoted line breaks, blank lines).
+        self.progress.update(self.task, total=self.reader.rows)
+
+    def record(self, outcome: SendOutcome[ViberMessage]) -> None:
+        line, receiver = self.in_flight.pop(outcome.index)
+        tally = self.tally
+        if outcome.error is None and outcome.message_id is not None:
+            tally.sent += 1
+            tally.retries += max(0, outcome.attempts - 1)
+            tally.unreachable_streak = 0
+            self.writer.sent(line, receiver, outcome.message_id, outcome.attempts)
+        else:
+            error = outcome.error
+            assert error is not None  # noqa: S101 - SendOutcome's invariant
+            tally.failed[error_label(error)] += 1
+            self.writer.failed(line, receiver, error, outcome.attempts)
+        self.advance()
+
+    async def send(self, service: Service, *, concurrency: int, rate_limit: float | None) -> None:
+        async with service.client(max_concurrency=concurrency, rate_limit=rate_limit) as client:
+            outcomes = send_many_of(
+                client,
+                self.messages(),
+                client._send,  # noqa: SLF001 - send_many with the campaign's own stop rule
+                ViberMessage,
+                concurrency=concurrency,
+                progress=None,
+                progress_interval=0.5,
+                stops=self.tally.stops,
+                name="campaign",
             )
+            async with contextlib.aclosing(outcomes):
+                async for outcome in outcomes:
+                    self.record(outcome)
+        self.progress.update(self.task, total=self.reader.rows)
 
-        def messages() -> Iterator[ViberMessage]:
-            index = 0
-            for item in read_campaign(source, default_sender=sender):
-                if isinstance(item, BadRow):
-                    writer.failed(item.line, item.receiver, item.reason, 0)
-                    tally.failed[error_label(item.reason)] += 1
-                    advance()
-                    continue
-                in_flight[index] = (item.line, item.message.receiver)
-                index += 1
-                yield item.message
 
-        async with ViberClient(
-            access_key, base_url=base_url, max_concurrency=concurrency, rate_limit=rate_limit
-        ) as client:
-            async for outcome in client.send_many(messages(), concurrency=concurrency):
-                line, receiver = in_flight.pop(outcome.index)
-                tally.retries += max(0, outcome.attempts - 1)
-                if outcome.error is None and outcome.message_id is not None:
-                    tally.sent += 1
-                    writer.sent(line, receiver, outcome.message_id, outcome.attempts)
-                else:
-                    error = outcome.error
-                    assert error is not None  # noqa: S101 - SendOutcome's invariant
-                    tally.failed[error_label(error)] += 1
-                    writer.failed(line, receiver, error, outcome.attempts)
-                advance()
+def _open_results(results: Path) -> IO[str]:
+    try:
+        return results.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write the results to {results}: {exc.strerror or exc}"
+        raise OSError(msg) from None
+
+
+async def run_campaign(
+    service: Service,
+    csv_file: Path,
+    results: Path,
+    *,
+    sender: str | None,
+    concurrency: int,
+    rate_limit: float | None,
+    encoding: str = "utf-8-sig",
+) -> int:
+    """Send every row of ``csv_file``; write ``results``; print a summary.
+
+    The file is checked first (it decodes, its header names the columns), so
+    a broken file sends nothing. Then rows stream through the bulk engine;
+    each row's outcome is written to ``results`` as it comes (completion
+    order; ``line`` ties it to the input). Returns 0 when every row was sent.
+    """
+    try:
+        estimate = scan_file(csv_file, encoding).lines
+    except OSError as exc:
+        msg = f"cannot read {csv_file}: {exc.strerror or exc}"
+        raise OSError(msg) from None
+    console = stderr_console()
+    with csv_file.open(newline="", encoding=encoding) as source:
+        reader = CampaignReader(source, default_sender=sender)
+        progress = _progress(console)
+        # The bulk engine's "stopped after" warning: the summary's last line says it.
+        with (
+            _open_results(results) as sink,
+            progress,
+            log_to(console, skip=(_STOPPED_WARNING,)),
+        ):
+            run = _Campaign(reader, ResultWriter(sink), progress, estimate)
+            await run.send(service, concurrency=concurrency, rate_limit=rate_limit)
+    tally = run.tally
     console.print(_summary(tally, results))
+    if tally.stopped_by is not None:
+        cause = tally.stopped_by
+        console.print(
+            f"error: the campaign stopped after {type(cause).__name__}: {cause.message_text}; "
+            f"{tally.failed['CampaignAborted']} row(s) not sent (status not_sent in {results})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 1 if tally.failed else 0
 
 
 async def serve_sandbox(config: SandboxConfig, host: str, port: int) -> int:
-    """Serve a sandbox until interrupted; print where it listens."""
-    console = _stdout()
+    """Serve a sandbox until SIGINT or SIGTERM; print where it listens, then "stopped"."""
+    console = stdout_console()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Our own handler also works where SIGINT was ignored (a background job).
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
 
     def ready(base_url: str) -> None:
         console.print(f"Viber + SMS API: [bold]{base_url}[/]")
@@ -197,7 +378,14 @@ async def serve_sandbox(config: SandboxConfig, host: str, port: int) -> int:
             f"access key: {config.access_key!r} (a sandbox key, not a secret)  press Ctrl+C to stop"
         )
 
-    async with Sandbox(config) as sandbox:
-        with contextlib.suppress(asyncio.CancelledError):
-            await sandbox.serve_forever(host, port, ready=ready)
+    try:
+        with log_to(stderr_console()):
+            async with Sandbox(config) as sandbox, sandbox.serve(host, port) as base_url:
+                ready(base_url)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stop.wait()
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+    console.print("sandbox stopped")
     return 0

@@ -2,16 +2,20 @@
 
 Input columns are the :class:`ViberMessage` field names: ``receiver`` and
 ``text`` are required; ``sender`` is required unless a default is given;
-``message_type``, ``source_type`` (numbers or names such as ``TEXT_ONLY`` or
-``promotional``), ``sms_text``, ``image_url``, ``button_caption``,
-``button_action``, ``callback_url`` and ``validity_period`` are optional.
-Empty cells count as unset. Rows are read lazily, so a file of any size
-streams through in constant memory.
+``message_type``, ``source_type`` (numbers or names such as ``TEXT_ONLY``,
+``text-only`` or ``promotional``), ``sms_text``, ``image_url``,
+``button_caption``, ``button_action``, ``callback_url`` and
+``validity_period`` are optional. Empty cells count as unset; blank lines
+are skipped. Rows are read lazily, so a file of any size streams through in
+constant memory. A row that cannot become a message is a :class:`BadRow`
+naming the line it starts on; it never stops the rows after it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import enum
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -19,17 +23,20 @@ from typing import IO, Any, TypeVar
 import attrs
 
 from decisiontelecom_async._enums import MessageType, SourceType
-from decisiontelecom_async._errors import DecisionTelecomError, ValidationError
+from decisiontelecom_async._errors import CampaignAborted, DecisionTelecomError, ValidationError
+from decisiontelecom_async._models import ViberMessage
 
 __all__ = [
     "CSV_COLUMNS",
+    "REQUIRED_COLUMNS",
     "RESULT_COLUMNS",
     "BadRow",
+    "CampaignReader",
     "CampaignRow",
     "ResultWriter",
-    "count_rows",
     "error_label",
-    "read_campaign",
+    "parse_enum_text",
+    "scan_file",
 ]
 
 CSV_COLUMNS = (
@@ -45,17 +52,19 @@ CSV_COLUMNS = (
     "callback_url",
     "validity_period",
 )
+REQUIRED_COLUMNS = ("receiver", "text")
 RESULT_COLUMNS = ("line", "receiver", "status", "message_id", "error_type", "error", "attempts")
+_OPTIONAL_TEXT = ("sms_text", "image_url", "button_caption", "button_action", "callback_url")
 
-_E = TypeVar("_E", MessageType, SourceType)
+_E = TypeVar("_E", bound=enum.IntEnum)
 
 
 @attrs.frozen
 class CampaignRow:
-    """A good row: its line number and the message built from it."""
+    """A good row: the line it starts on and the message built from it."""
 
     line: int
-    message: Any
+    message: ViberMessage
 
 
 @attrs.frozen
@@ -67,86 +76,169 @@ class BadRow:
     reason: str
 
 
-def count_rows(path: Path) -> int:
-    """Count the data rows of a CSV file cheaply (for the progress bar's ETA)."""
-    lines = 0
-    last = b"\n"
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    if last != b"\n":
-        lines += 1
-    return max(0, lines - 1)
+def parse_enum_text(enum_type: type[_E], value: str) -> _E | str:
+    """``106``, ``TEXT_ONLY``, ``text-only`` -> the member; anything else as given.
 
-
-def _parse_enum(enum_type: type[_E], value: str) -> _E | str:
+    An unknown value is handed back unchanged so that :class:`ViberMessage`
+    names it in its own validation message.
+    """
     text = value.strip()
-    if text.lstrip("-").isdigit():
+    if text.isdigit():
         try:
             return enum_type(int(text))
         except ValueError:
             return text
     try:
-        return enum_type[text.upper()]
+        return enum_type[text.upper().replace("-", "_")]
     except KeyError:
         return text
 
 
-def _row_to_kwargs(row: dict[str, str | None], default_sender: str | None) -> dict[str, Any]:
-    cells = {key.strip(): (value or "").strip() for key, value in row.items() if key}
-    kwargs: dict[str, Any] = {
-        "sender": cells.get("sender") or default_sender or "",
-        "receiver": cells.get("receiver", ""),
-        "text": cells.get("text", ""),
-    }
-    for name in ("sms_text", "image_url", "button_caption", "button_action", "callback_url"):
-        if cells.get(name):
-            kwargs[name] = cells[name]
-    if cells.get("message_type"):
-        kwargs["message_type"] = _parse_enum(MessageType, cells["message_type"])
-    if cells.get("source_type"):
-        kwargs["source_type"] = _parse_enum(SourceType, cells["source_type"])
-    if cells.get("validity_period"):
-        period = cells["validity_period"]
-        kwargs["validity_period"] = int(period) if period.isdigit() else period
-    return kwargs
+@attrs.frozen
+class FileScan:
+    """What one cheap pass over a campaign file found."""
+
+    lines: int
+    """Physical lines, a first estimate of the rows for the progress bar."""
 
 
-def read_campaign(
-    handle: IO[str], *, default_sender: str | None = None
-) -> Iterator[CampaignRow | BadRow]:
-    """Yield one :class:`CampaignRow` or :class:`BadRow` per data row, lazily."""
-    from decisiontelecom_async._models import ViberMessage  # noqa: PLC0415 - keeps import light
+def scan_file(path: Path, encoding: str) -> FileScan:
+    """Count lines and check that the whole file decodes, in constant memory.
 
-    reader = csv.DictReader(handle)
-    fields = [name.strip() for name in reader.fieldnames or []]
-    missing = [name for name in ("receiver", "text") if name not in fields]
-    if missing:
-        msg = f"the CSV header lacks the column(s) {', '.join(missing)}; columns: " + ", ".join(
-            CSV_COLUMNS
-        )
-        raise ValueError(msg)
-    unknown = [name for name in fields if name not in CSV_COLUMNS]
-    if unknown:
-        msg = f"the CSV header has unknown column(s) {', '.join(unknown)}; columns: " + ", ".join(
-            CSV_COLUMNS
-        )
-        raise ValueError(msg)
-    for row in reader:
-        line = reader.line_num
-        receiver = (row.get("receiver") or "").strip()
-        if None in row:
-            yield BadRow(line, receiver, "more cells than the header has columns")
-            continue
+    Raises :class:`ValueError` naming the line of the first byte that is not
+    ``encoding`` text, before anything is sent.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+                msg = (
+                    f"{path} is not {encoding} text (line {line}: {exc.reason}); "
+                    "save it as 'CSV UTF-8' or pass --encoding (for example cp1251)"
+                )
+                raise ValueError(msg) from None
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
         try:
-            yield CampaignRow(line, ViberMessage(**_row_to_kwargs(row, default_sender)))
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            msg = f"{path} is not {encoding} text (it ends inside a character: {exc.reason})"
+            raise ValueError(msg) from None
+    if last != b"\n":
+        lines += 1
+    return FileScan(lines=max(0, lines - 1))
+
+
+class CampaignReader:
+    """Reads a campaign CSV: the header at once, the rows lazily.
+
+    ``CampaignReader(handle)`` checks the header (raising :class:`ValueError`
+    for a missing, unknown or repeated column) before anything is sent;
+    iterating yields one :class:`CampaignRow` or :class:`BadRow` per data row.
+    :attr:`rows` counts the rows yielded so far.
+    """
+
+    def __init__(self, handle: IO[str], *, default_sender: str | None = None) -> None:
+        self._reader = csv.reader(handle)
+        self._default_sender = default_sender
+        self.rows = 0
+        try:
+            header = next(self._reader, None)
+        except csv.Error as exc:
+            msg = f"the CSV header cannot be read: {exc}"
+            raise ValueError(msg) from None
+        if header is None:
+            msg = "the CSV file is empty; its first line must name the columns: " + ", ".join(
+                CSV_COLUMNS
+            )
+            raise ValueError(msg)
+        self.columns = [name.strip().lower() for name in header]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        named = [name for name in self.columns if name]
+        problems = []
+        missing = [name for name in REQUIRED_COLUMNS if name not in named]
+        if missing:
+            problems.append(f"lacks the column(s) {', '.join(missing)}")
+        unknown = [name for name in named if name not in CSV_COLUMNS]
+        if unknown:
+            problems.append(f"has unknown column(s) {', '.join(unknown)}")
+        repeated = sorted({name for name in named if named.count(name) > 1})
+        if repeated:
+            problems.append(f"repeats the column(s) {', '.join(repeated)}")
+        if problems:
+            msg = f"the CSV header {' and '.join(problems)}; the columns are: " + ", ".join(
+                CSV_COLUMNS
+            )
+            raise ValueError(msg)
+
+    def __iter__(self) -> Iterator[CampaignRow | BadRow]:
+        reader = self._reader
+        while True:
+            first_line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader starts afresh at the next line: one bad row, not a bad file.
+                self.rows += 1
+                yield BadRow(first_line, "", f"unreadable CSV: {exc}")
+                continue
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line, or a row of empty cells
+            self.rows += 1
+            yield self._row(first_line, cells)
+
+    def _row(self, line: int, cells: list[str]) -> CampaignRow | BadRow:
+        extra = cells[len(self.columns) :]
+        values = {
+            name: cell.strip() for name, cell in zip(self.columns, cells, strict=False) if name
+        }
+        receiver = values.get("receiver", "")
+        if any(cell.strip() for cell in extra):
+            return BadRow(
+                line,
+                receiver,
+                f"{len(cells)} cells but the header names {len(self.columns)} columns",
+            )
+        try:
+            return CampaignRow(line, ViberMessage(**self._kwargs(values)))
         except ValidationError as exc:
-            yield BadRow(line, receiver, "; ".join(str(problem) for problem in exc.problems))
+            return BadRow(line, receiver, "; ".join(str(problem) for problem in exc.problems))
+
+    def _kwargs(self, values: dict[str, str]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "sender": values.get("sender") or self._default_sender or "",
+            "receiver": values.get("receiver", ""),
+            "text": values.get("text", ""),
+        }
+        for name in _OPTIONAL_TEXT:
+            if values.get(name):
+                kwargs[name] = values[name]
+        if values.get("message_type"):
+            kwargs["message_type"] = parse_enum_text(MessageType, values["message_type"])
+        if values.get("source_type"):
+            kwargs["source_type"] = parse_enum_text(SourceType, values["source_type"])
+        if values.get("validity_period"):
+            period = values["validity_period"]
+            kwargs["validity_period"] = int(period) if period.isdigit() else period
+        return kwargs
 
 
 class ResultWriter:
-    """Writes the results CSV: one row per input row, id or error."""
+    """Writes the results CSV: one row per input row, its id or its error.
+
+    ``status`` is ``sent``, ``invalid`` (the row could not become a message),
+    ``failed`` (the service refused it or could not be reached) or
+    ``not_sent`` (the campaign had stopped: ``CampaignAborted``).
+    """
 
     def __init__(self, handle: IO[str]) -> None:
         self._writer = csv.writer(handle)
@@ -157,22 +249,24 @@ class ResultWriter:
         """Record a message the service accepted."""
         self._writer.writerow((line, receiver, "sent", message_id, "", "", attempts))
 
-    def failed(
-        self, line: int, receiver: str, error: DecisionTelecomError | str, attempts: int
-    ) -> None:
-        """Record a row that was not sent, with the reason."""
-        if isinstance(error, str):
-            self._writer.writerow((line, receiver, "invalid", "", "ValidationError", error, 0))
-        else:
-            self._writer.writerow(
-                (line, receiver, "failed", "", type(error).__name__, str(error), attempts)
-            )
+    def invalid(self, row: BadRow) -> None:
+        """Record a row that could not become a message."""
+        self._writer.writerow(
+            (row.line, row.receiver, "invalid", "", "ValidationError", row.reason, 0)
+        )
+
+    def failed(self, line: int, receiver: str, error: DecisionTelecomError, attempts: int) -> None:
+        """Record a message that was not sent, with the reason."""
+        status = "not_sent" if isinstance(error, CampaignAborted) else "failed"
+        self._writer.writerow(
+            (line, receiver, status, "", type(error).__name__, str(error), attempts)
+        )
 
     def flush(self) -> None:
         """Push buffered rows to the file."""
         self._handle.flush()
 
 
-def error_label(error: DecisionTelecomError | str) -> str:
+def error_label(error: DecisionTelecomError | BadRow) -> str:
     """A short label to group failures by in the summary."""
-    return "invalid row" if isinstance(error, str) else type(error).__name__
+    return "invalid row" if isinstance(error, BadRow) else type(error).__name__

@@ -567,3 +567,35 @@ async def test_a_single_call_outside_a_run_is_not_affected(
     with caplog.at_level(logging.WARNING, logger="decisiontelecom_async"):
         assert await client.send(ViberMessage("Shop", "380500000000", "text 3")) == 1003
     assert not caplog.records
+
+
+# -- the shared pause lets requests out one by one ------------------------------------------
+
+
+@pytest.mark.parametrize(("rate_limit", "spacing"), [(None, 0.005), (50.0, 0.02)])
+async def test_requests_held_by_a_pause_leave_one_by_one(
+    rate_limit: float | None, spacing: float
+) -> None:
+    from decisiontelecom_async._throttle import Throttle
+
+    now = 100.0
+    woke: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        nonlocal now
+        now = max(now, now + seconds)
+
+    throttle = Throttle(rate_limit, sleep=sleep, clock=lambda: now)
+    throttle.pause(2.0)
+
+    async def request() -> None:
+        await throttle.wait()
+        woke.append(now)
+
+    await asyncio.gather(*(request() for _ in range(5)))
+    assert woke == pytest.approx([102.0 + i * spacing for i in range(5)])
+    # Once the line has gone, a request passes at once.
+    now += 1.0
+    before = now
+    await throttle.wait()
+    assert now == before

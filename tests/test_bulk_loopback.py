@@ -105,7 +105,10 @@ async def test_exactly_one_outcome_under_a_mix_of_faults(make_client: object) ->
             # tries (earlier ones may have met a 429 or a 500).
             assert outcome.error.outcome_unknown
         else:
-            assert isinstance(outcome.error, InvalidParameterError | ServerError | RateLimitError)
+            assert isinstance(
+                outcome.error,
+                InsufficientBalanceError | InvalidParameterError | ServerError | RateLimitError,
+            )
     assert server.max_in_flight <= 20
     # Nothing new was sent once the 402 was in: only what was in flight then.
     assert server.requests <= 301 + 20
