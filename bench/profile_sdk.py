@@ -25,8 +25,7 @@ HERE = Path(__file__).parent
 
 async def send(client: ViberClient, n: int, concurrency: int) -> int:
     messages = (
-        ViberMessage("Bench Shop", f"380{500000000 + i}", f"Your code is {i:06d}")
-        for i in range(n)
+        ViberMessage("Bench Shop", f"380{500000000 + i}", f"Your code is {i:06d}") for i in range(n)
     )
     ok = 0
     async for outcome in client.send_many(messages, concurrency=concurrency):
@@ -54,16 +53,16 @@ if __name__ == "__main__":
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
     arguments = parser.parse_args()
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, str(HERE / "server.py")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert server.stdout is not None  # noqa: S101
+        assert server.stdout is not None
         asyncio.run(main(arguments, int(server.stdout.readline())))
     finally:
-        assert server.stdin is not None  # noqa: S101
+        assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=10)

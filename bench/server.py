@@ -153,7 +153,7 @@ class Http(asyncio.Protocol):
             payload = json.dumps(STATE.stats()).encode()
         self.send(_OK_HEAD + str(len(payload)).encode() + b"\r\n\r\n" + payload)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
         self.transport = None
 
 

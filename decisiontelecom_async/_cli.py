@@ -10,6 +10,7 @@ failed (0 all good, 1 something failed, 2 bad usage).
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import functools
 import sys
@@ -78,7 +79,8 @@ def _run(coroutine: Coroutine[Any, Any, int]) -> None:
 def _require_key(access_key: str | None) -> str:
     if not access_key or not access_key.strip():
         _fail(f"no access key: set {ACCESS_KEY_ENV} or pass --access-key", EXIT_USAGE)
-    _secrets.add(access_key)
+    # The key, and the Basic token made of it, never reach the terminal.
+    _secrets.update((access_key, base64.b64encode(access_key.encode()).decode()))
     return access_key
 
 

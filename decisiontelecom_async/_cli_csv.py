@@ -157,7 +157,7 @@ class CampaignReader:
                 CSV_COLUMNS
             )
             raise ValueError(msg)
-        self.columns = [name.strip().lower() for name in header]
+        self.columns = [name.strip().lstrip("\ufeff").lower() for name in header]
         self._check_header()
 
     def _check_header(self) -> None:

@@ -98,7 +98,7 @@ class Loopback:
         finally:
             self.in_flight -= 1
 
-    async def __aenter__(self) -> Loopback:
+    async def __aenter__(self) -> Loopback:  # noqa: PYI034 - attrs class, not subclassed
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}/v1/api"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import respx
+from conftest import ACCESS_KEY
 
 from decisiontelecom_async import (
     AuthenticationError,
@@ -31,8 +32,7 @@ from decisiontelecom_async import (
     ViberMessage,
     ViberStatus,
 )
-
-from conftest import ACCESS_KEY, BASE_URL
+from decisiontelecom_async._throttle import Throttle
 
 BALANCE_EMPTY = {"name": "Payment Required", "message": "empty", "code": 3, "status": 402}
 
@@ -194,10 +194,14 @@ async def test_an_error_of_the_input_itself_is_raised_after_the_outcomes(
         yield from make_messages(5)
         raise LookupError("the CSV ran dry")
 
-    seen = []
-    with pytest.raises(LookupError, match="ran dry"):
+    seen: list[int] = []
+
+    async def consume() -> None:
         async for outcome in client.send_many(broken(), concurrency=2):
-            seen.append(outcome.index)
+            seen.append(outcome.index)  # noqa: PERF401 - collected before the error
+
+    with pytest.raises(LookupError, match="ran dry"):
+        await consume()
     assert sorted(seen) == [0, 1, 2, 3, 4]
     assert not worker_tasks()
 
@@ -403,16 +407,17 @@ async def test_cancelling_the_consumer_leaves_no_task(
     api: respx.MockRouter, client: ViberClient
 ) -> None:
     api.post("/send-viber").mock(side_effect=Counter(delay=0.01))
-    got = 0
+    fifteen = asyncio.Event()
 
     async def consume() -> None:
-        nonlocal got
+        got = 0
         async for _ in client.send_many(make_messages(1000), concurrency=10):
             got += 1
+            if got == 15:
+                fifteen.set()
 
     task = asyncio.create_task(consume())
-    while got < 15:
-        await asyncio.sleep(0.005)
+    await fifteen.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -503,9 +508,7 @@ async def test_progress_counts_retries(api: respx.MockRouter, client: ViberClien
         ]
     )
     seen: list[BulkProgress] = []
-    outcomes = [
-        o async for o in client.send_many(make_messages(1), progress=seen.append)
-    ]
+    outcomes = [o async for o in client.send_many(make_messages(1), progress=seen.append)]
     assert outcomes[0].attempts == 2
     assert seen[-1].retried == 1
 
@@ -550,9 +553,7 @@ async def test_get_statuses_yields_a_status_outcome_per_id(
         assert outcomes[bad].message_id == ids[bad]
 
 
-async def test_a_refused_key_stops_get_statuses(
-    api: respx.MockRouter, client: ViberClient
-) -> None:
+async def test_a_refused_key_stops_get_statuses(api: respx.MockRouter, client: ViberClient) -> None:
     api.post("/receive-viber").mock(return_value=httpx.Response(401))
     outcomes = [o async for o in client.get_statuses(range(1, 51), concurrency=3)]
     assert len(outcomes) == 50
@@ -576,8 +577,6 @@ async def test_a_single_call_outside_a_run_is_not_affected(
 async def test_requests_held_by_a_pause_leave_one_by_one(
     rate_limit: float | None, spacing: float
 ) -> None:
-    from decisiontelecom_async._throttle import Throttle
-
     now = 100.0
     woke: list[float] = []
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from _loopback import Loopback, Reply, loopback
 
 from decisiontelecom_async import (
     CampaignAborted,
@@ -26,8 +27,6 @@ from decisiontelecom_async import (
     ViberClient,
     ViberMessage,
 )
-
-from _loopback import Loopback, Reply, loopback
 
 pytestmark = pytest.mark.network
 
@@ -67,22 +66,21 @@ async def make_client(
 async def test_exactly_one_outcome_under_a_mix_of_faults(make_client: object) -> None:
     # By request number: 429s with Retry-After, 500s, connections dropped
     # before and after the body, 400s, and an empty balance after 300.
+    server_error = {"name": "Internal", "message": "oops", "code": 2, "status": 500}
+    faults = {
+        3: Reply(429, LIMITED, headers={"Retry-After": "0.02"}),
+        5: Reply(500, server_error),
+        11: Reply(500, server_error),
+        7: Reply(drop="before_body"),
+        13: Reply(drop="after_body"),
+        17: Reply(400, {"name": "Invalid Parameter: text", "code": 1, "status": 400}),
+    }
+    answer = Reply(body=lambda body: {"message_id": 10_000 + text_index(body)})
+
     def plan(number: int, path: str) -> Reply:
         if number == 300:
             return Reply(402, BALANCE_EMPTY)
-        kind = number % 23
-        if kind == 3:
-            return Reply(429, LIMITED, headers={"Retry-After": "0.02"})
-        if kind in (5, 11):
-            return Reply(500, {"name": "Internal", "message": "oops", "code": 2, "status": 500})
-        if kind == 7:
-            return Reply(drop="before_body")
-        if kind == 13:
-            return Reply(drop="after_body")
-        if kind == 17:
-            error = {"name": "Invalid Parameter: text", "message": "no", "code": 1, "status": 400}
-            return Reply(400, error)
-        return Reply(body=lambda body: {"message_id": 10_000 + text_index(body)})
+        return faults.get(number % 23, answer)
 
     async with loopback(plan) as server:
         build = make_client  # type: ignore[assignment]
@@ -182,10 +180,10 @@ async def test_the_rate_ceiling_is_a_ceiling(make_client: object) -> None:
     # 100/s with bursts of a tenth of a second (10): the last of 60 cannot
     # arrive sooner than 50 requests' worth (0.5 s) after the first.
     assert arrivals[-1] - arrivals[0] >= 0.45
-    # A leaky bucket: no window of 0.1 s holds more than the burst (10)
-    # plus what the rate lets out during it (10).
+    # A leaky bucket: no window holds more than the burst (10) plus what the
+    # rate lets out during it; a long window keeps arrival jitter out of it.
     for start in arrivals:
-        assert sum(start <= t < start + 0.1 for t in arrivals) <= 10 + 10 + 1
+        assert sum(start <= t < start + 0.25 for t in arrivals) <= 10 + 25 + 5
 
 
 # -- what a dropped connection means (the transport's errors, mapped) --------------------
@@ -253,16 +251,17 @@ async def test_cancelling_mid_flight_leaves_no_task_and_the_client_usable(
     async with loopback(plan) as server:
         build = make_client  # type: ignore[assignment]
         async with build(server.base_url, max_concurrency=10) as client:  # type: ignore[operator]
-            got = 0
+            twenty = asyncio.Event()
 
             async def consume() -> None:
-                nonlocal got
+                got = 0
                 async for _ in client.send_many(make_messages(10_000)):
                     got += 1
+                    if got == 20:
+                        twenty.set()
 
             task = asyncio.create_task(consume())
-            while got < 20:
-                await asyncio.sleep(0.005)
+            await twenty.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

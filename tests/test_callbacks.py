@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from decisiontelecom_async import (
     MessageReceipt,
     SmsStatus,
@@ -16,8 +19,6 @@ from decisiontelecom_async import (
 )
 from decisiontelecom_async._callback_parse import callback_to_wire, tracking_data_for
 from decisiontelecom_async.callbacks import InboundMessage, StatusCallback, parse_callback
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # The vendor's page, "Get message from a user for 2Way messages" (trailing blanks trimmed).
 PAGE_REPLY = b"""{

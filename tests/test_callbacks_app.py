@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import httpx
 import pytest
+
 from decisiontelecom_async import SmsStatus, ViberStatus
 from decisiontelecom_async.callbacks import (
     CallbackApp,

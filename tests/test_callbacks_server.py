@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+
 from decisiontelecom_async import MessageType, SmsStatus, ViberStatus
 from decisiontelecom_async._callback_app import Scope
 from decisiontelecom_async.callbacks import (
@@ -21,8 +24,6 @@ from decisiontelecom_async.callbacks import (
     callback_app,
     callback_url,
 )
-from starlette.applications import Starlette
-from starlette.routing import Route
 
 pytestmark = pytest.mark.network
 

@@ -27,7 +27,14 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
-from decisiontelecom_async import MessageType, SmsStatus, SourceType, ViberStatus, _cli_demo
+from decisiontelecom_async import (
+    MessageType,
+    SmsStatus,
+    SourceType,
+    ViberStatus,
+    _cli_commands,
+    _cli_demo,
+)
 from decisiontelecom_async._cli import cli
 from decisiontelecom_async._cli_csv import (
     RESULT_COLUMNS,
@@ -251,6 +258,16 @@ def test_an_unknown_type_names_the_choices() -> None:
     result = run("send", "--sender", "S", "--to", "1", "--text", "x", "--type", "video", key=SECRET)
     assert result.exit_code == 2
     assert "text-image-button (108)" in result.stderr
+    assert_no_secret(output(result))
+
+
+def test_even_a_bug_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object) -> int:
+        raise RuntimeError(f"boom with {SECRET}")
+
+    monkeypatch.setattr(_cli_commands, "send_one", broken)
+    result = run("send", "--sender", "S", "--to", "1234567", "--text", "x", key=SECRET)
+    assert_one_error_line(result, code=1, says="unexpected RuntimeError: boom")
     assert_no_secret(output(result))
 
 
@@ -559,6 +576,13 @@ def test_campaign_reads_other_encodings(served: ServedSandbox, tmp_path: Path) -
     assert message.request is not None
     assert message.request["text"] == "Привіт"
     assert run("campaign", str(source), "--encoding", "klingon").exit_code == 2
+
+
+def test_a_results_file_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("receiver,text\n")
+    result = run("campaign", str(source), "--results", str(tmp_path / "no" / "r.csv"), key=SECRET)
+    assert_one_error_line(result, code=2, says="no such directory")
 
 
 def test_the_campaign_file_is_never_overwritten(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 import respx
+from conftest import ACCESS_KEY, FakeTime
 
 from decisiontelecom_async import (
     AuthenticationError,
@@ -20,8 +21,6 @@ from decisiontelecom_async import (
     ViberClient,
     ViberStatus,
 )
-
-from conftest import ACCESS_KEY, FakeTime
 
 
 def receipt_body(message_id: int, status: int, **extra: object) -> dict[str, object]:
@@ -194,7 +193,7 @@ async def test_a_refused_key_stops_the_waiting_at_once(api: respx.MockRouter) ->
         nonlocal calls
         calls += 1
         message_id = json.loads(request.content)["message_id"]
-        if calls == 15:
+        if calls == 5:
             return httpx.Response(403)
         return httpx.Response(200, json=receipt_body(message_id, 0))
 

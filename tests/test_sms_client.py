@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import respx
+from conftest import FakeTime
+
 from decisiontelecom_async import (
     CampaignAborted,
     RetryPolicy,
@@ -26,8 +28,6 @@ from decisiontelecom_async import (
     TransportError,
     ValidationError,
 )
-
-from conftest import FakeTime
 
 SMS_URL = "https://web.it-decision.com/ru/js"
 LOGIN = "sms-login"

@@ -18,6 +18,9 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 import respx
+from conftest import FakeTime
+from test_sms_client import TRANSPORTS, Loopback, closed_port, real_client
+
 from decisiontelecom_async import (
     DecisionTelecomError,
     RetryPolicy,
@@ -25,9 +28,6 @@ from decisiontelecom_async import (
     SmsErrorCode,
     ValidationError,
 )
-
-from conftest import FakeTime
-from test_sms_client import TRANSPORTS, Loopback, closed_port, real_client
 
 SMS_URL = "https://web.it-decision.com/ru/js"
 # Markers any leak would carry, in whatever encoding keeps ASCII letters.

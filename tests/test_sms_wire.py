@@ -7,6 +7,9 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from decisiontelecom_async import (
     APIError,
     AuthenticationError,
@@ -28,8 +31,6 @@ from decisiontelecom_async._sms_wire import (
     read_status,
     scrub_credentials,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 NASTY = "a&b=c#d+e%f g?h/i;j Привет 😀 \n€"
 
