@@ -54,7 +54,6 @@ from decisiontelecom_async._errors import (
     SmsApiError,
     ValidationError,
 )
-from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._progress import BulkProgress, ProgressHook
 
 if TYPE_CHECKING:
@@ -505,9 +504,8 @@ async def run_bulk(
     the consumer (the input's own error after the outcomes of what was
     already taken from it).
 
-    Check the arguments before calling this (see :func:`check_bulk_input`,
-    :func:`check_concurrency`, :func:`check_progress`): a generator only
-    starts running at the first ``__anext__``.
+    Check the arguments before calling this (see :mod:`._bulk_calls`): a
+    generator only starts running at the first ``__anext__``.
     """
     run = _Run(
         client,
@@ -537,102 +535,3 @@ async def run_bulk(
         await run.finish()
     finally:
         await run.close()
-
-
-def check_bulk_input(items: object, *, what: str) -> None:
-    """Refuse an input that is neither iterable nor async iterable, at call time."""
-    if not isinstance(items, Iterable | AsyncIterable):
-        msg = f"{what} takes an iterable or async iterable, got {type(items).__name__}"
-        raise TypeError(msg)
-
-
-def check_progress(progress: ProgressHook | None, progress_interval: float) -> None:
-    """Refuse a progress hook that cannot be called or an interval that is not > 0."""
-    if progress is not None and not callable(progress):
-        msg = f"progress must be a callable, got {type(progress).__name__}"
-        raise TypeError(msg)
-    if (
-        isinstance(progress_interval, bool)
-        or not isinstance(progress_interval, int | float)
-        or not progress_interval > 0
-    ):
-        msg = f"progress_interval must be a number of seconds > 0, got {progress_interval!r}"
-        raise ValueError(msg)
-
-
-def send_many_of(
-    client: BaseClient,
-    items: Iterable[_I] | AsyncIterable[_I],
-    send_one: Callable[[_I], Awaitable[tuple[int, int]]],
-    item_type: type[_I],
-    *,
-    concurrency: int | None,
-    progress: ProgressHook | None,
-    progress_interval: float,
-    stops: Callable[[DecisionTelecomError], bool] = stops_run,
-    name: str = "send_many",
-) -> AsyncGenerator[SendOutcome[_I], None]:
-    """A client's ``send_many``: check the arguments now, send lazily.
-
-    ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
-    (a client's ``_send``). An input that is not an ``item_type`` gets a
-    :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
-    to the client's ``max_concurrency``.
-    """
-    check_bulk_input(items, what=f"{name}()")
-    workers = check_concurrency(
-        concurrency, default=client.max_concurrency, cap=client.max_concurrency
-    )
-    check_progress(progress, progress_interval)
-    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
-
-    def call(item: _I) -> Awaitable[tuple[int, int]]:
-        return send_one(check_item_type(item, item_type))
-
-    return run_bulk(
-        client,
-        items,
-        call,
-        SendOutcome,
-        workers=workers,
-        stops=stops,
-        progress=progress,
-        progress_interval=progress_interval,
-        name=name,
-    )
-
-
-def get_statuses_of(
-    client: BaseClient,
-    message_ids: Iterable[int] | AsyncIterable[int],
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
-    *,
-    concurrency: int | None,
-    progress: ProgressHook | None,
-    progress_interval: float,
-    stops: Callable[[DecisionTelecomError], bool] = stops_run,
-    name: str = "get_statuses",
-) -> AsyncGenerator[StatusOutcome[_R], None]:
-    """A client's ``get_statuses``: check the arguments now, look up lazily.
-
-    ``get_one(message_id)`` returns ``(status, attempts)`` (a client's
-    ``_get_status``, which refuses an id that cannot be one with a
-    :class:`ValidationError`: that id's own outcome).
-    """
-    check_bulk_input(message_ids, what=f"{name}()")
-    workers = check_concurrency(
-        concurrency, default=client.max_concurrency, cap=client.max_concurrency
-    )
-    check_progress(progress, progress_interval)
-    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
-    return run_bulk(
-        client,
-        message_ids,
-        get_one,
-        StatusOutcome,
-        workers=workers,
-        stops=stops,
-        progress=progress,
-        progress_interval=progress_interval,
-        name=name,
-    )

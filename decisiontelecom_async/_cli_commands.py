@@ -25,7 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from decisiontelecom_async._bulk import send_many_of, stops_run
+from decisiontelecom_async._bulk import stops_run
+from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._cli import Service
 from decisiontelecom_async._cli_csv import (
     BadRow,

@@ -13,7 +13,8 @@ The hierarchy::
     ├── SmsApiError                       the SMS API's ["error", <code>]
     ├── UnexpectedResponseError           a body that is neither a result nor an error
     ├── TransportError                    no usable answer (connect, timeout, dropped)
-    └── CampaignAborted                   an input not sent because a bulk run stopped
+    ├── CampaignAborted                   an input not sent because a bulk run stopped
+    └── StatusTimeoutError (also TimeoutError)  no final status before the deadline
 
 Every error carries ``attempts``: how many requests were made for the call
 that failed (1 when it was not retried). No message, ``repr`` or attribute

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from decisiontelecom_async._bulk import (
     StatusOutcome,
-    check_bulk_input,
     check_concurrency,
-    check_progress,
     run_bulk,
     stops_run,
 )
+from decisiontelecom_async._bulk_calls import check_bulk_input, check_progress
 from decisiontelecom_async._errors import DecisionTelecomError
 from decisiontelecom_async._progress import ProgressHook
 

@@ -30,7 +30,14 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
 )
 
-__all__ = ["api_error", "decode_json", "json_result", "parse_retry_after"]
+__all__ = [
+    "api_error",
+    "decode_json",
+    "json_result",
+    "parse_retry_after",
+    "raise_for_error_object",
+    "status_error",
+]
 
 _NOT_JSON: Final = object()
 _STATUS_FOR_CODE = {0: 429, 1: 400, 2: 500, 3: 402}
@@ -50,14 +57,7 @@ def json_result(
 ) -> Mapping[str, Any]:
     """The JSON object of a successful answer; raise for anything else."""
     value = decode_json(response.content)
-    if isinstance(value, dict) and is_error_object(value):
-        raise api_error(
-            value,
-            http_status=response.status_code,
-            body=response.text,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
-            redact=redact,
-        )
+    raise_for_error_object(response, value, redact=redact)
     if not response.is_success:
         raise status_error(response, redact=redact)
     if value is _NOT_JSON:
@@ -72,6 +72,23 @@ def json_result(
             body=redact(response.text),
         )
     return value
+
+
+def raise_for_error_object(
+    response: httpx.Response, value: object, *, redact: Callable[[str], str] = str
+) -> None:
+    """Raise the matching :class:`APIError` when ``value`` is the service's error object.
+
+    The service may send its error object with any HTTP status, 200 included.
+    """
+    if isinstance(value, dict) and is_error_object(value):
+        raise api_error(
+            value,
+            http_status=response.status_code,
+            body=response.text,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            redact=redact,
+        )
 
 
 def is_error_object(value: Mapping[str, Any]) -> bool:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import StatusOutcome, get_statuses_of, send_many_of
+from decisiontelecom_async._bulk import StatusOutcome
+from decisiontelecom_async._bulk_calls import get_statuses_of, send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import DecisionTelecomError, FieldProblem, ValidationError
 from decisiontelecom_async._models import SendOutcome

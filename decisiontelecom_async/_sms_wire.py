@@ -35,10 +35,8 @@ from decisiontelecom_async._enums import SmsErrorCode, SmsStatus, parse_enum
 from decisiontelecom_async._errors import SmsApiError, UnexpectedResponseError
 from decisiontelecom_async._redact import REDACTED
 from decisiontelecom_async._responses import (
-    api_error,
     decode_json,
-    is_error_object,
-    parse_retry_after,
+    raise_for_error_object,
     status_error,
 )
 from decisiontelecom_async._sms_models import SmsBalance
@@ -196,15 +194,7 @@ def _unexpected(
 
 def _answer(response: httpx.Response, redact: Callable[[str], str]) -> list[Item]:
     """The elements of a successful answer; raise the matching error for anything else."""
-    value = decode_json(response.content)
-    if isinstance(value, dict) and is_error_object(value):
-        raise api_error(
-            value,
-            http_status=response.status_code,
-            body=response.text,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
-            redact=redact,
-        )
+    raise_for_error_object(response, decode_json(response.content), redact=redact)
     problem: MalformedAnswer | None = None
     try:
         items = read_items(response.text)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import StatusOutcome, get_statuses_of, send_many_of
+from decisiontelecom_async._bulk import StatusOutcome
+from decisiontelecom_async._bulk_calls import get_statuses_of, send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import FieldProblem, UnexpectedResponseError, ValidationError
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage

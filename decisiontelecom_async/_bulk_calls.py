@@ -1,0 +1,129 @@
+"""What a client's ``send_many`` and ``get_statuses`` do before the engine runs.
+
+Arguments are checked at the call, before anything is sent (a generator
+would only run at its first ``__anext__``); then :func:`run_bulk` does the
+work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from decisiontelecom_async._bulk import (
+    StatusOutcome,
+    check_concurrency,
+    check_item_type,
+    run_bulk,
+    stops_run,
+)
+from decisiontelecom_async._errors import DecisionTelecomError
+from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._progress import ProgressHook
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._base_client import BaseClient
+
+__all__ = ["check_bulk_input", "check_progress", "get_statuses_of", "send_many_of"]
+
+_I = TypeVar("_I")
+_R = TypeVar("_R")
+
+
+def check_bulk_input(items: object, *, what: str) -> None:
+    """Refuse an input that is neither iterable nor async iterable, at call time."""
+    if not isinstance(items, Iterable | AsyncIterable):
+        msg = f"{what} takes an iterable or async iterable, got {type(items).__name__}"
+        raise TypeError(msg)
+
+
+def check_progress(progress: ProgressHook | None, progress_interval: float) -> None:
+    """Refuse a progress hook that cannot be called or an interval that is not > 0."""
+    if progress is not None and not callable(progress):
+        msg = f"progress must be a callable, got {type(progress).__name__}"
+        raise TypeError(msg)
+    if (
+        isinstance(progress_interval, bool)
+        or not isinstance(progress_interval, int | float)
+        or not progress_interval > 0
+    ):
+        msg = f"progress_interval must be a number of seconds > 0, got {progress_interval!r}"
+        raise ValueError(msg)
+
+
+def send_many_of(
+    client: BaseClient,
+    items: Iterable[_I] | AsyncIterable[_I],
+    send_one: Callable[[_I], Awaitable[tuple[int, int]]],
+    item_type: type[_I],
+    *,
+    concurrency: int | None,
+    progress: ProgressHook | None,
+    progress_interval: float,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    name: str = "send_many",
+) -> AsyncGenerator[SendOutcome[_I], None]:
+    """A client's ``send_many``: check the arguments now, send lazily.
+
+    ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
+    (a client's ``_send``). An input that is not an ``item_type`` gets a
+    :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
+    to the client's ``max_concurrency``.
+    """
+    check_bulk_input(items, what=f"{name}()")
+    workers = check_concurrency(
+        concurrency, default=client.max_concurrency, cap=client.max_concurrency
+    )
+    check_progress(progress, progress_interval)
+    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
+
+    def call(item: _I) -> Awaitable[tuple[int, int]]:
+        return send_one(check_item_type(item, item_type))
+
+    return run_bulk(
+        client,
+        items,
+        call,
+        SendOutcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+    )
+
+
+def get_statuses_of(
+    client: BaseClient,
+    message_ids: Iterable[int] | AsyncIterable[int],
+    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    *,
+    concurrency: int | None,
+    progress: ProgressHook | None,
+    progress_interval: float,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    name: str = "get_statuses",
+) -> AsyncGenerator[StatusOutcome[_R], None]:
+    """A client's ``get_statuses``: check the arguments now, look up lazily.
+
+    ``get_one(message_id)`` returns ``(status, attempts)`` (a client's
+    ``_get_status``, which refuses an id that cannot be one with a
+    :class:`ValidationError`: that id's own outcome).
+    """
+    check_bulk_input(message_ids, what=f"{name}()")
+    workers = check_concurrency(
+        concurrency, default=client.max_concurrency, cap=client.max_concurrency
+    )
+    check_progress(progress, progress_interval)
+    client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
+    return run_bulk(
+        client,
+        message_ids,
+        get_one,
+        StatusOutcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+    )
