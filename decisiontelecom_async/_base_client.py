@@ -22,7 +22,12 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from decisiontelecom_async._bulk import bulk_sleep, check_bulk_guard, stop_bulk_runs
+from decisiontelecom_async._bulk import (
+    bulk_sleep,
+    check_bulk_guard,
+    note_failed_attempt,
+    stop_bulk_runs,
+)
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
@@ -295,8 +300,12 @@ class BaseClient:
         attempt: int = 1,
         retry_policy: RetryPolicy | None = None,
     ) -> _T:
-        await self._throttle.wait()
+        policy = retry_policy or self._retry_policy
         async with self._semaphore:
+            # The shared pause and the rate ceiling are waited out while holding
+            # a slot, so requests queued for a slot cannot slip out during a pause.
+            self._refuse_long_pause(policy)
+            await self._throttle.wait()
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
@@ -316,13 +325,35 @@ class BaseClient:
         try:
             return parse(response)
         except RateLimitError as exc:
-            policy = retry_policy or self._retry_policy
+            # The whole client waits: every call, however long the service asked.
             self._throttle.pause(
-                exc.retry_after
-                if exc.retry_after is not None and exc.retry_after <= policy.max_retry_after
-                else policy.initial_wait
+                exc.retry_after if exc.retry_after is not None else policy.initial_wait
+            )
+            exc.wait_refused = exc.retry_after is not None and (
+                exc.retry_after > policy.max_retry_after
             )
             raise
+
+    def _refuse_long_pause(self, policy: RetryPolicy) -> None:
+        """Fail at once, sending nothing, while the service asked to wait too long.
+
+        After a ``Retry-After`` longer than ``max_retry_after`` the client stays
+        paused for all of it; a call that will not wait that long fails
+        without adding to the service's load (and stops a bulk run).
+        """
+        remaining = self._throttle.paused_for
+        if remaining > policy.max_retry_after:
+            refused = RateLimitError(
+                "Too Many Requests",
+                f"the service asked this client to wait {remaining:.0f}s more "
+                f"(Retry-After), longer than max_retry_after={policy.max_retry_after:g}s; "
+                "nothing was sent",
+                code=None,
+                status=429,
+                retry_after=remaining,
+            )
+            refused.wait_refused = True
+            raise refused
 
     async def _request(
         self,
@@ -344,15 +375,25 @@ class BaseClient:
                 request, parse, attempt=attempts, retry_policy=retry_policy
             )
 
-        return await call_with_retries(
-            attempt,
-            retry_policy or self._retry_policy,
-            idempotent=idempotent,
-            sleep=self._sleep_now,
-            describe=f"{request.method} {request.url.path}",
-            on_retry=on_retry,
-            clock=self._now,
-        )
+        try:
+            return await call_with_retries(
+                attempt,
+                retry_policy or self._retry_policy,
+                idempotent=idempotent,
+                sleep=self._sleep_now,
+                describe=f"{request.method} {request.url.path}",
+                # Inside a bulk run, an input stopped during a retry wait reports
+                # the error of the request that went out, not "not sent".
+                on_retry=on_retry if on_retry is not None else note_failed_attempt,
+                clock=self._now,
+            )
+        except DecisionTelecomError as exc:
+            # Errors are raised "from None": that hides httpx's exception in
+            # tracebacks but keeps it as __context__, and it holds the request
+            # (its URL and Authorization header).
+            if exc.__suppress_context__:
+                exc.__context__ = None
+            raise
 
     def __repr__(self) -> str:
         return (

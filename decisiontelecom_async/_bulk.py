@@ -18,6 +18,14 @@ How it holds its promises:
   is sent (the guard in ``BaseClient._send_once`` refuses any attempt of a
   stopped run, retries included), and every input not sent, the rest of the
   input included, gets a :class:`CampaignAborted` outcome naming the cause.
+  An input for which a request already went out never gets
+  :class:`CampaignAborted` (it may have been delivered): a retry cut short
+  by the stop reports the error of its last attempt instead.
+* Outcomes are never thrown away. Any other exception (a bug, an error of
+  the input) stops the run too: nothing new is taken from the input, the
+  inputs already taken finish, every outcome produced is handed out, and
+  only then is the exception raised. A progress hook that raises is logged
+  and the run goes on: it only watches.
 * Nothing left behind. Leaving the ``async for`` early, ``aclose()``,
   cancelling the consuming task, or closing the client cancels the workers
   and waits for them; no task outlives the run.
@@ -51,7 +59,9 @@ from decisiontelecom_async._errors import (
     DecisionTelecomError,
     FieldProblem,
     InsufficientBalanceError,
+    RateLimitError,
     SmsApiError,
+    TransportError,
     ValidationError,
 )
 from decisiontelecom_async._progress import BulkProgress, ProgressHook
@@ -64,6 +74,7 @@ __all__ = [
     "check_bulk_guard",
     "check_concurrency",
     "check_item_type",
+    "note_failed_attempt",
     "run_bulk",
     "stop_bulk_runs",
     "stops_run",
@@ -110,12 +121,17 @@ class StatusOutcome(Generic[_R]):
 def stops_run(exc: DecisionTelecomError) -> bool:
     """Whether ``exc`` stops a whole bulk run instead of failing one input.
 
-    An empty balance (402, or the SMS API's code 49) and refused credentials
-    (401/403, or the SMS API's login errors) would fail every later request
-    the same way, so the run stops. Anything else (400, a validation error,
+    An empty balance (402, or the SMS API's code 49), refused credentials
+    (401/403, or the SMS API's login errors) and a 429 whose ``Retry-After``
+    is longer than the policy will wait would fail every later request the
+    same way, so the run stops. Anything else (400, a validation error,
     a server error after retries) belongs to its own input.
     """
     if isinstance(exc, InsufficientBalanceError | AuthenticationError):
+        return True
+    if isinstance(exc, RateLimitError) and exc.wait_refused:
+        # The service asked the client to wait longer than it will: every
+        # later request would be refused alike until then.
         return True
     return isinstance(exc, SmsApiError) and (exc.is_balance_empty or exc.is_authentication_failure)
 
@@ -148,12 +164,14 @@ class _Aborted(CampaignAborted):
 class _Worker:
     """What a worker task of a run carries in its context."""
 
-    __slots__ = ("run", "sent")
+    __slots__ = ("last_error", "run", "sent")
 
     def __init__(self, run: _Run[Any, Any, Any]) -> None:
         self.run = run
         self.sent = 0
         """Requests let out for the current input."""
+        self.last_error: DecisionTelecomError | None = None
+        """The error of the current input's last failed attempt, when the client told."""
 
 
 # The worker the calling task is. Each worker sets it in its own context, so
@@ -182,6 +200,18 @@ def check_bulk_guard() -> None:
         if cause is not None:
             raise _Aborted(cause)
         worker.sent += 1
+
+
+def note_failed_attempt(error: DecisionTelecomError, _wait: float = 0.0) -> None:
+    """Remember the error of an attempt about to be retried (an ``on_retry`` hook).
+
+    If the run stops while the input waits for that retry, its outcome is this
+    error (the request went out; it may have been delivered) rather than
+    :class:`CampaignAborted`. Outside a run it does nothing.
+    """
+    worker = _current_worker.get()
+    if worker is not None:
+        worker.last_error = error
 
 
 async def bulk_sleep(sleep: Callable[[float], Awaitable[None]], seconds: float) -> None:
@@ -218,8 +248,10 @@ class _Run(Generic[_I, _R, _O]):
         progress: ProgressHook | None,
         progress_interval: float,
         name: str,
+        writes: bool = False,
     ) -> None:
         self._client = client
+        self._writes = writes
         self._sync_items: Iterator[_I] | None = None
         self._async_items: AsyncIterator[_I] | None = None
         if isinstance(items, AsyncIterable):
@@ -250,7 +282,11 @@ class _Run(Generic[_I, _R, _O]):
         self.input_error: BaseException | None = None
         """What the input raised, to be raised once the outcomes are out."""
         self.failure: BaseException | None = None
-        """What ends the run at once (a bug, a failing progress hook, a closed client)."""
+        """What ends the run (a bug, an error of a call that is not the SDK's), raised
+        once the inputs already taken have finished and their outcomes are out."""
+        self.cancelled: BaseException | None = None
+        """What ends the run at once (the client was closed), raised without waiting."""
+        self._hook_failed = False
         self._stopped = asyncio.Event()
 
         self._started = 0.0
@@ -284,8 +320,8 @@ class _Run(Generic[_I, _R, _O]):
 
     def cancel(self, reason: BaseException) -> None:
         """Stop at once: cancel every worker; the consumer raises ``reason``."""
-        if self.failure is None:
-            self.failure = reason
+        if self.cancelled is None:
+            self.cancelled = reason
         for task in self._tasks:
             task.cancel()
         self.wake()
@@ -310,7 +346,7 @@ class _Run(Generic[_I, _R, _O]):
     async def finish(self) -> None:
         """Make the final progress call of a run that handed out every outcome."""
         if self._progress is not None:
-            await _call_hook(self._progress, self.snapshot(final=True))
+            await self._report(self._progress, self.snapshot(final=True))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s finished: %s", self._name, self.snapshot(final=True))
 
@@ -350,14 +386,14 @@ class _Run(Generic[_I, _R, _O]):
 
     async def _pull(self) -> tuple[int, _I] | None:
         """The next input and its index, or None when there is none to take."""
-        if self._exhausted or self.input_error is not None:
+        if self._exhausted or self.input_error is not None or self.failure is not None:
             return None
         try:
             if self._sync_items is not None:
                 item = next(self._sync_items)
             else:
                 async with self._pull_lock:
-                    if self._exhausted or self.input_error is not None:
+                    if self._exhausted or self.input_error is not None or self.failure is not None:
                         return None
                     assert self._async_items is not None  # noqa: S101 - set in __init__
                     item = await anext(self._async_items)
@@ -397,10 +433,12 @@ class _Run(Generic[_I, _R, _O]):
                 await self._do(worker, *pulled)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who raises it
-            # A bug, not an outcome: the consumer raises it and the run ends.
+        except BaseException as exc:
+            # A bug, not an outcome: nothing new is taken, the inputs already
+            # taken finish, and the consumer raises it after their outcomes.
             if self.failure is None:
                 self.failure = exc
+                logger.debug("%s failed; finishing the inputs taken", self._name, exc_info=exc)
         finally:
             self.alive -= 1
             self.wake()
@@ -415,11 +453,18 @@ class _Run(Generic[_I, _R, _O]):
             return
         self._active += 1
         worker.sent = 0
+        worker.last_error = None
         try:
             result, attempts = await self._call(item)
         except _Aborted as exc:
-            # Refused before sending, or stopped while waiting to retry.
-            error = CampaignAborted(exc.cause)
+            if worker.sent == 0 or not self._writes:
+                # Refused before any request went out (or a read, safe to
+                # repeat, stopped between two look-ups).
+                error = CampaignAborted(exc.cause)
+            else:
+                # Stopped while waiting to retry: a request went out and may
+                # have been delivered, so this is no "not sent".
+                error = self._sent_but_stopped(worker, exc)
             self._emit(make(index, item, None, error, worker.sent), error, worker.sent)
         except DecisionTelecomError as exc:
             if self._stops(exc):
@@ -429,6 +474,22 @@ class _Run(Generic[_I, _R, _O]):
             self._emit(make(index, item, result, None, attempts), None, attempts)
         finally:
             self._active -= 1
+
+    @staticmethod
+    def _sent_but_stopped(worker: _Worker, aborted: _Aborted) -> DecisionTelecomError:
+        """The outcome of a write whose retry the stop cut short: never "not sent"."""
+        error = worker.last_error
+        if error is None:
+            # The client did not say what the last attempt met: say what is known.
+            cause = aborted.cause
+            stopped_by = "" if cause is None else f" after {type(cause).__name__}"
+            error = TransportError(
+                f"not retried: the run stopped{stopped_by}; the request already made "
+                "may have been delivered",
+                outcome_unknown=True,
+            )
+        error.attempts = worker.sent
+        return error
 
     async def sleep_or_abort(
         self, sleep: Callable[[float], Awaitable[None]], seconds: float
@@ -464,16 +525,24 @@ class _Run(Generic[_I, _R, _O]):
         )
 
     async def _tick(self, hook: ProgressHook) -> None:
+        while True:
+            await asyncio.sleep(self._progress_interval)
+            await self._report(hook, self.snapshot())
+
+    async def _report(self, hook: ProgressHook, progress: BulkProgress) -> None:
+        """Call the hook; an error of it is logged, not raised: the hook only watches."""
         try:
-            while True:
-                await asyncio.sleep(self._progress_interval)
-                await _call_hook(hook, self.snapshot())
+            await _call_hook(hook, progress)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, who raises it
-            if self.failure is None:
-                self.failure = exc
-            self.wake()
+        except Exception:
+            if self._hook_failed:
+                logger.debug("the progress hook of %s failed again", self._name, exc_info=True)
+            else:
+                self._hook_failed = True
+                logger.exception(
+                    "the progress hook of %s failed; the run goes on without it", self._name
+                )
 
 
 async def _call_hook(hook: ProgressHook, progress: BulkProgress) -> None:
@@ -493,6 +562,7 @@ async def run_bulk(
     progress: ProgressHook | None = None,
     progress_interval: float = 0.5,
     name: str = "bulk run",
+    writes: bool = False,
 ) -> AsyncGenerator[_O, None]:
     """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
 
@@ -500,9 +570,14 @@ async def run_bulk(
     :class:`DecisionTelecomError`, which becomes the item's outcome (and
     stops the run when ``stops(error)``). ``outcome(index, item, result,
     error, attempts)`` builds what is yielded. Any other exception from
-    ``call``, the input or the progress hook ends the run and is raised to
-    the consumer (the input's own error after the outcomes of what was
-    already taken from it).
+    ``call`` or the input ends the run: nothing more is taken from the input,
+    the inputs already taken finish, their outcomes are handed out, and then
+    the exception is raised. An exception of the progress hook is logged and
+    the run goes on. Closing the client ends the run at once.
+
+    ``writes`` says that ``call`` sends something that must not go out twice:
+    an input whose retry a stop cut short then gets the error of its last
+    attempt, not :class:`CampaignAborted` (which promises "not sent").
 
     Check the arguments before calling this (see :mod:`._bulk_calls`): a
     generator only starts running at the first ``__anext__``.
@@ -517,19 +592,23 @@ async def run_bulk(
         progress=progress,
         progress_interval=progress_interval,
         name=name,
+        writes=writes,
     )
     run.start()
     ready = run.ready
     try:
         while True:
-            if run.failure is not None:
-                raise run.failure
+            if run.cancelled is not None:
+                raise run.cancelled
             if ready:
                 yield run.hand_out()
             elif run.alive:
                 await run.wait()
             else:
                 break
+        # Every outcome produced is out; only now say why the run ended early.
+        if run.failure is not None:
+            raise run.failure
         if run.input_error is not None:
             raise run.input_error
         await run.finish()

@@ -90,6 +90,7 @@ def send_many_of(
         progress=progress,
         progress_interval=progress_interval,
         name=name,
+        writes=True,
     )
 
 

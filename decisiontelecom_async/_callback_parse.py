@@ -34,6 +34,7 @@ import attrs
 from decisiontelecom_async._converter import parse_id, receipt_from_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
 from decisiontelecom_async._models import MessageReceipt
+from decisiontelecom_async._numbers import MAX_ID
 
 __all__ = [
     "Callback",
@@ -44,7 +45,6 @@ __all__ = [
     "tracking_data_for",
 ]
 
-_MAX_ID = 2**64 - 1
 # 1e11 seconds is the year 5138: a larger time can only be in milliseconds.
 _MILLISECONDS_FROM = 100_000_000_000
 _TRACKING_ID = re.compile(r"\s*tracking_id\s*:\s*(\d{1,20})\s*", re.ASCII)
@@ -64,7 +64,7 @@ def _reply_to(tracking_data: str | None) -> int | None:
     if match is None:
         return None
     message_id = int(match.group(1))
-    return message_id if message_id <= _MAX_ID else None
+    return message_id if message_id <= MAX_ID else None
 
 
 @attrs.frozen

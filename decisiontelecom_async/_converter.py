@@ -21,11 +21,9 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from decisiontelecom_async._enums import SmsStatus, ViberStatus, parse_enum
 from decisiontelecom_async._errors import UnexpectedResponseError
 from decisiontelecom_async._models import MessageReceipt, ViberMessage
+from decisiontelecom_async._numbers import MAX_ID, parse_int
 
 __all__ = ["converter", "parse_id", "receipt_from_wire", "viber_message_to_wire"]
-
-_MAX_ID = 2**64 - 1
-_MAX_DIGITS = 100
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(
@@ -52,21 +50,17 @@ def viber_message_to_wire(message: ViberMessage) -> dict[str, Any]:
 
 
 def parse_id(value: object, field: str) -> int:
-    """Read a 64-bit message id sent as an int or a string of digits."""
-    # The length cap keeps int() under its 4300-digit limit (a ValueError).
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
-        return value
+    """Read a 64-bit message id sent as an int or a string of digits (no spaces)."""
+    number = parse_int(value, strip=False)
+    if number is not None and 0 <= number <= MAX_ID:
+        return number
     raise UnexpectedResponseError(f"{field} is not a message id: {value!r}")
 
 
 def _parse_code(value: object, field: str) -> int:
-    digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
-    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_DIGITS:
-        return int(str(value))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    number = parse_int(value, signed=True)
+    if number is not None:
+        return number
     raise UnexpectedResponseError(f"{field} is not a status code: {value!r}")
 
 

@@ -198,6 +198,12 @@ class RateLimitError(APIError):
             attempts=attempts,
         )
         self.retry_after = retry_after
+        self.wait_refused = False
+
+    wait_refused: bool
+    """Whether the client would not wait that long: ``retry_after`` is above
+    the policy's ``max_retry_after``. Such a 429 stops a bulk run, since every
+    later request would be refused the same way; resume after ``retry_after``."""
 
 
 class InvalidParameterError(APIError):

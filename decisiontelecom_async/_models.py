@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -43,6 +44,27 @@ def _lenient_enum(enum_type: type[_E], value: object) -> object:
         return value
 
 
+def _masked_url(value: object) -> str:
+    """The ``repr`` of a callback URL, its path, query and user info hidden.
+
+    A callback URL carries the receiver's secret token (see
+    :func:`decisiontelecom_async.callbacks.callback_url`) in its path or its
+    query, and a message's repr ends up in logs and in bulk outcomes; only
+    the scheme and the host show.
+    """
+    if not isinstance(value, str):
+        return repr(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return repr("…")
+    host = parts.netloc.rpartition("@")[2]
+    if not parts.scheme or not host:
+        return repr("…")
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc
+    return repr(f"{parts.scheme}://{host}/…" if hidden else f"{parts.scheme}://{host}/")
+
+
 @attrs.frozen
 class ViberMessage:
     """One Viber message, optionally with an SMS fallback.
@@ -80,7 +102,10 @@ class ViberMessage:
     the service.
 
     ``callback_url`` is an http(s) URL the service POSTs status changes (and
-    2-Way replies) to; see :mod:`decisiontelecom_async.callbacks`.
+    2-Way replies) to; see :mod:`decisiontelecom_async.callbacks`. It may
+    carry a secret token, so the message's ``repr`` shows only its scheme and
+    host (``https://example.com/…``); the attribute, equality and what is
+    sent are the whole URL.
     """
 
     sender: str
@@ -100,7 +125,7 @@ class ViberMessage:
     image_url: str | None = attrs.field(default=None, kw_only=True)
     button_caption: str | None = attrs.field(default=None, kw_only=True)
     button_action: str | None = attrs.field(default=None, kw_only=True)
-    callback_url: str | None = attrs.field(default=None, kw_only=True)
+    callback_url: str | None = attrs.field(default=None, kw_only=True, repr=_masked_url)
     validity_period: int | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:

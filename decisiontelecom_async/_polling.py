@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -39,6 +40,8 @@ _R = TypeVar("_R")
 
 _BACKOFF = 1.5
 _JITTER = 0.1
+_FINAL_LOOK_UP = 1.0
+"""The most seconds the look-up made at the deadline is given (less when polling faster)."""
 
 
 class StatusTimeoutError(DecisionTelecomError, TimeoutError, Generic[_R]):
@@ -115,16 +118,29 @@ async def poll_until_final(
     the client's retries) is raised with the requests of every look-up
     counted; a status not final at ``deadline`` (on ``clock``) raises
     :class:`StatusTimeoutError` naming ``timeout``.
+
+    Each look-up, the client's retries and their waits included, is bounded
+    by the time left (the one at the deadline by at most ``poll_interval``,
+    and never more than a second): a look-up still running then is cancelled
+    and :class:`StatusTimeoutError` raised with the last status read.
     """
     interval = poll_interval
     attempts = 0
     last: _R | None = None
+    final_look_up = min(poll_interval, _FINAL_LOOK_UP)
     while True:
+        bound = asyncio.timeout(max(deadline - clock(), final_look_up))
         try:
-            last, made = await fetch()
+            async with bound:
+                last, made = await fetch()
         except DecisionTelecomError as exc:
             exc.attempts += attempts
             raise
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            # The look-up ran past the deadline and was cancelled.
+            raise StatusTimeoutError(message_id, last, timeout=timeout, attempts=attempts) from None
         attempts += made
         if is_final(last):
             return last, attempts

@@ -29,6 +29,7 @@ from decisiontelecom_async._errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from decisiontelecom_async._numbers import parse_int
 
 __all__ = [
     "api_error",
@@ -41,7 +42,6 @@ __all__ = [
 
 _NOT_JSON: Final = object()
 _STATUS_FOR_CODE = {0: 429, 1: 400, 2: 500, 3: 402}
-_MAX_DIGITS = 100
 
 
 def decode_json(content: bytes) -> object:
@@ -100,19 +100,6 @@ def is_error_object(value: Mapping[str, Any]) -> bool:
     )
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    # isascii: str.isdigit() also accepts digits int() refuses ("²"); the
-    # length cap keeps int() under its 4300-digit limit.
-    digits = value.strip() if isinstance(value, str) else ""
-    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_DIGITS:
-        return int(digits)
-    return None
-
-
 def _error_class(status: int, code: int | None) -> type[APIError]:
     if status in (401, 403):
         return AuthenticationError
@@ -140,8 +127,8 @@ def api_error(
     ``redact`` is applied to every text taken from the answer (name, message,
     body), so a secret the service echoes back never reaches the exception.
     """
-    code = _as_int(value.get("code"))
-    status = _as_int(value.get("status"))
+    code = parse_int(value.get("code"))
+    status = parse_int(value.get("status"))
     if status is None or not 100 <= status <= 599:  # noqa: PLR2004
         status = _STATUS_FOR_CODE.get(code, http_status) if code is not None else http_status
     name = value.get("name")

@@ -21,11 +21,12 @@ from decisiontelecom_async._base_client import BaseClient
 from decisiontelecom_async._bulk import StatusOutcome
 from decisiontelecom_async._bulk_calls import get_statuses_of, send_many_of
 from decisiontelecom_async._enums import SmsStatus
-from decisiontelecom_async._errors import DecisionTelecomError, FieldProblem, ValidationError
+from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._models import SendOutcome
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
 from decisiontelecom_async._sms_wire import (
+    SmsRedactor,
     build_query,
     read_balance,
     read_message_id,
@@ -97,18 +98,6 @@ def _install_log_filter() -> None:
     httpx_logger = logging.getLogger("httpx")
     if _LOG_FILTER not in httpx_logger.filters:
         httpx_logger.addFilter(_LOG_FILTER)
-
-
-class _SmsRedactor(Redactor):
-    """The core's redactor, plus: any ``login=`` / ``password=`` value goes.
-
-    The exact forms a :class:`Redactor` knows are not enough here: a server
-    or proxy that echoes the URL in an error page, or a transport that puts
-    it in its own error, may have re-encoded it (lowercase hex, for one).
-    """
-
-    def __call__(self, text: str) -> str:
-        return scrub_credentials(super().__call__(text))
 
 
 class _SmsRequest(httpx.Request):
@@ -188,7 +177,7 @@ class SmsClient(BaseClient):
         )
         self._credentials = _Credentials(login, password)
         # Every error the core builds for this client goes through this one.
-        self._redactor = _SmsRedactor((login, password))
+        self._redactor = SmsRedactor(login, password)
         _install_log_filter()
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
@@ -213,19 +202,12 @@ class SmsClient(BaseClient):
         idempotent: bool,
         retry_policy: RetryPolicy | None,
     ) -> tuple[_T, int]:
-        try:
-            return await self._request(
-                request,
-                lambda response: parse(response, self._redactor),
-                idempotent=idempotent,
-                retry_policy=retry_policy,
-            )
-        except DecisionTelecomError as exc:
-            # The core raises "from None", which hides httpx's exception but
-            # keeps it as __context__; it holds the request and its URL.
-            if exc.__suppress_context__:
-                exc.__context__ = None
-            raise
+        return await self._request(
+            request,
+            lambda response: parse(response, self._redactor),
+            idempotent=idempotent,
+            retry_policy=retry_policy,
+        )
 
     # -- send ------------------------------------------------------------------
 
@@ -361,6 +343,77 @@ class SmsClient(BaseClient):
             progress_interval=progress_interval,
         )
 
+    async def wait_for_final_status(
+        self,
+        message_id: int,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also bounds the look-ups and the sleeps between
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> SmsStatus:
+        """Poll the status until :attr:`SmsStatus.is_final`; return that status.
+
+        Polls as :meth:`ViberClient.wait_for_final_status` does: every
+        ``poll_interval`` seconds at first, half as long again after each
+        look-up, up to ``max_poll_interval``, sharing the client's
+        concurrency bound and rate limit. When ``timeout`` seconds pass first
+        (a look-up still running then is cut short), raises
+        :class:`StatusTimeoutError` (a :class:`TimeoutError`) whose
+        ``receipt`` is the last :class:`SmsStatus` read. An error of a
+        look-up (after the client's retries) is raised as is.
+
+        Only an SMS sent with ``delivery_report=True`` is tracked: one sent
+        without may stay :attr:`SmsStatus.UNKNOWN` (or ``ACCEPTED``) and never
+        become final, so this waits the whole ``timeout`` for it.
+        """
+        check_message_id(message_id)
+        return await wait_for_final_status_of(
+            self,
+            message_id,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            _sms_status_is_final,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )
+
+    def wait_for_final_statuses(
+        self,
+        message_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        timeout: float,
+        concurrency: int | None = None,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        progress: ProgressHook | None = None,
+        progress_interval: float = 0.5,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AsyncGenerator[StatusOutcome[SmsStatus], None]:
+        """Wait for the final status of every id; yield each outcome once it is final.
+
+        Works as :meth:`ViberClient.wait_for_final_statuses`: ``concurrency``
+        ids watched at a time (default 1000; the requests stay bounded by
+        ``max_concurrency``), and ``timeout`` is one deadline for the whole
+        call, counted from the first outcome asked for. An id not final by
+        then gets an outcome whose ``error`` is a :class:`StatusTimeoutError`
+        and whose ``receipt`` is the last :class:`SmsStatus` read. Refused
+        credentials stop the run. An SMS sent with ``delivery_report=False``
+        may never become final: it ends with that timeout.
+        """
+        return wait_for_final_statuses_of(
+            self,
+            message_ids,
+            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            _sms_status_is_final,
+            timeout=timeout,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            progress=progress,
+            progress_interval=progress_interval,
+        )
+
     async def get_balance(self, *, retry_policy: RetryPolicy | None = None) -> SmsBalance:
         """Read the account's balance, credit line and currency."""
         request = self._get("balance", {})
@@ -368,3 +421,7 @@ class SmsClient(BaseClient):
             request, read_balance, idempotent=True, retry_policy=retry_policy
         )
         return balance
+
+
+def _sms_status_is_final(status: SmsStatus) -> bool:
+    return status.is_final

@@ -33,7 +33,8 @@ import httpx
 from decisiontelecom_async._converter import parse_id
 from decisiontelecom_async._enums import SmsErrorCode, SmsStatus, parse_enum
 from decisiontelecom_async._errors import SmsApiError, UnexpectedResponseError
-from decisiontelecom_async._redact import REDACTED
+from decisiontelecom_async._numbers import MAX_DIGITS, parse_int
+from decisiontelecom_async._redact import REDACTED, Redactor
 from decisiontelecom_async._responses import (
     decode_json,
     raise_for_error_object,
@@ -43,6 +44,7 @@ from decisiontelecom_async._sms_models import SmsBalance
 
 __all__ = [
     "MalformedAnswer",
+    "SmsRedactor",
     "build_query",
     "read_balance",
     "read_items",
@@ -56,7 +58,12 @@ Item = tuple[str | None, object]
 
 _WHITESPACE = " \t\r\n"
 _BRACKETS = {"[": "]", "{": "}"}
-_CREDENTIAL_PARAMETER = re.compile(r"(?i)([?&;](?:login|password)=)[^&;#\s\"'<>]*")
+# A value ends at the next unencoded "&", whitespace or the end: stopping
+# earlier (at a quote, "#", ";" or "<") would leave the rest of a value that a
+# URL library re-encoded less strictly than build_query in plain sight.
+_CREDENTIAL_PARAMETER = re.compile(r"(?i)([?&;](?:login|password)=)[^&\s]*")
+_MIN_BARE_LOGIN = 4
+"""A shorter login is blanked only as the ``login=`` value (a bare "u" is in every word)."""
 
 
 def _refuse_constant(name: str) -> NoReturn:
@@ -76,6 +83,26 @@ def build_query(params: Mapping[str, str]) -> str:
 def scrub_credentials(text: str) -> str:
     """``text`` with the value of every ``login=`` / ``password=`` query parameter blanked."""
     return _CREDENTIAL_PARAMETER.sub(r"\1" + REDACTED, text)
+
+
+class SmsRedactor(Redactor):
+    """The SMS client's redactor: the password everywhere, the login where it is one.
+
+    The password is blanked in every form wherever it appears, whatever its
+    length. The login is blanked as the ``login=`` value in every form, and
+    elsewhere only when it is at least four characters long, so a short login
+    does not mangle ordinary words. Last, every ``login=`` / ``password=``
+    value goes whatever its encoding (:func:`scrub_credentials`): a server
+    or proxy that echoes the URL may have re-encoded it in a way no list of
+    forms foresees.
+    """
+
+    def __init__(self, login: str, password: str) -> None:
+        bare = (password, login) if len(login) >= _MIN_BARE_LOGIN else (password,)
+        super().__init__(bare, query_values=(("login", login), ("password", password)))
+
+    def __call__(self, text: str) -> str:
+        return scrub_credentials(super().__call__(text))
 
 
 class MalformedAnswer(ValueError):
@@ -104,7 +131,9 @@ def _scalar(text: str, position: int) -> tuple[object, int]:
         if exc.msg.startswith("Unterminated") or exc.pos >= len(text):
             raise MalformedAnswer("the body ends too early (truncated)") from None
         raise MalformedAnswer(f"no valid value at character {position}") from None
-    except ValueError:
+    except (ValueError, RecursionError):
+        # ValueError: NaN, or a number over int()'s 4300-digit limit;
+        # RecursionError: a value nested thousands of levels deep.
         raise MalformedAnswer(f"no valid value at character {position}") from None
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, str | int | Decimal)
@@ -160,21 +189,13 @@ def read_items(text: str) -> list[Item]:
 # -- reading answers -----------------------------------------------------------
 
 
-def _as_code(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _error_answer(items: list[Item]) -> SmsApiError | MalformedAnswer | None:
     """The error an ``["error", code]`` answer reports; ``None`` for any other answer."""
     if not items or items[0] != (None, "error"):
         return None
     if len(items) != 2 or items[1][0] is not None:  # noqa: PLR2004 - ["error", code]
         return MalformedAnswer('an error answer must be ["error", <code>]')
-    code = _as_code(items[1][1])
+    code = parse_int(items[1][1])
     if code is None:
         return MalformedAnswer(f"the error code is not a number: {items[1][1]!r}")
     try:
@@ -251,7 +272,7 @@ def read_status(response: httpx.Response, redact: Callable[[str], str]) -> SmsSt
     value = _expect(response, redact, "status")
     if value is None or (isinstance(value, str) and not value.strip()):
         return SmsStatus.UNKNOWN
-    code = _as_code(value)
+    code = parse_int(value)
     if code is None:
         raise _unexpected(f"the status is not a number: {value!r}", response, redact)
     return parse_enum(SmsStatus, code, SmsStatus.UNKNOWN)
@@ -261,14 +282,19 @@ def _decimal(value: object) -> Decimal | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, str):
+        number = Decimal(value)
+    elif isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
-    return None
+    else:
+        return None
+    # An amount is money: refuse what no account holds (and what Decimal
+    # arithmetic, SmsBalance.available, would overflow on).
+    if not number.is_finite() or not -MAX_DIGITS <= number.adjusted() <= MAX_DIGITS:
+        return None
+    return number
 
 
 def read_balance(response: httpx.Response, redact: Callable[[str], str]) -> SmsBalance:

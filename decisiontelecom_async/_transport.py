@@ -18,6 +18,7 @@ aiohttp error it lets through unmapped becomes a :class:`TransportError` too.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import urllib.request
 
@@ -56,6 +57,9 @@ def _describe(exc: Exception) -> str:
         if cls in _DESCRIPTIONS:
             return _DESCRIPTIONS[cls]
     return "the request failed"
+
+
+_URL_QUERY = re.compile(r"((?:https?|wss?)://[^\s?#'\"<>]*)\?\S*", re.IGNORECASE)
 
 
 def _aiohttp_failure(exc: BaseException) -> tuple[BaseException, bool, str] | None:
@@ -98,7 +102,9 @@ def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> Tran
     else:
         shown, never_sent = exc, isinstance(exc, _NEVER_SENT)
         description = _describe(exc) if isinstance(exc, Exception) else "the request failed"
-    detail = redactor(str(shown)) if str(shown) else ""
+    # Third-party messages may quote the URL (aiohttp does); its query string
+    # can hold credentials in a form no redactor foresaw, so it goes whole.
+    detail = _URL_QUERY.sub(r"\1?…", redactor(str(shown))) if str(shown) else ""
     phase = (
         "the request never reached the service"
         if never_sent

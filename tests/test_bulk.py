@@ -26,11 +26,19 @@ from decisiontelecom_async import (
     MessageReceipt,
     RetryPolicy,
     SendOutcome,
+    ServerError,
     StatusOutcome,
+    TransportError,
     ValidationError,
     ViberClient,
     ViberMessage,
     ViberStatus,
+)
+from decisiontelecom_async._bulk import (
+    bulk_sleep,
+    check_bulk_guard,
+    note_failed_attempt,
+    run_bulk,
 )
 from decisiontelecom_async._throttle import Throttle
 
@@ -46,9 +54,13 @@ def index_of(request: httpx.Request) -> int:
     return int(json.loads(request.content)["text"].split()[1])
 
 
-def worker_tasks() -> list[asyncio.Task[object]]:
-    names = ("send_many", "get_statuses", "wait_for_final_statuses")
+def worker_tasks(extra: tuple[str, ...] = ()) -> list[asyncio.Task[object]]:
+    names = ("send_many", "get_statuses", "wait_for_final_statuses", *extra)
     return [task for task in asyncio.all_tasks() if task.get_name().startswith(names)]
+
+
+class _Owner:
+    """Stands in for the client of a run driven directly through run_bulk."""
 
 
 class Counter:
@@ -267,7 +279,9 @@ async def test_a_stop_cuts_a_retry_wait_short(api: respx.MockRouter) -> None:
         if index_of(request) == 0:
             attempts_of_first += 1
             second_may_go.set()
-            return httpx.Response(503, json={"name": "x", "message": "busy", "code": 2})
+            return httpx.Response(
+                503, json={"name": "x", "message": "busy", "code": 2, "status": 503}
+            )
         await second_may_go.wait()
         await asyncio.sleep(0.01)
         return httpx.Response(402, json=BALANCE_EMPTY)
@@ -279,9 +293,75 @@ async def test_a_stop_cuts_a_retry_wait_short(api: respx.MockRouter) -> None:
     assert attempts_of_first == 1
     assert isinstance(outcomes[1].error, InsufficientBalanceError)
     first = outcomes[0]
-    assert isinstance(first.error, CampaignAborted)
-    assert first.error.cause is outcomes[1].error
+    # Its first request went out (and may have been delivered): never "not sent",
+    # or resending the CampaignAborted ones could send it twice.
+    assert not isinstance(first.error, CampaignAborted)
+    assert isinstance(first.error, ServerError | TransportError)
+    assert first.error.attempts == 1
     assert first.attempts == 1
+
+
+async def test_a_stop_during_a_retry_wait_reports_the_last_attempts_error(
+    api: respx.MockRouter,
+) -> None:
+    second_may_go = asyncio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if index_of(request) == 0:
+            second_may_go.set()
+            return httpx.Response(
+                503, json={"name": "x", "message": "busy", "code": 2, "status": 503}
+            )
+        await second_may_go.wait()
+        await asyncio.sleep(0.01)
+        return httpx.Response(402, json=BALANCE_EMPTY)
+
+    api.post("/send-viber").mock(side_effect=answer)
+    policy = RetryPolicy(max_retries=3, initial_wait=60.0, jitter=0.0)
+    async with ViberClient(ACCESS_KEY, retry_policy=policy) as client:
+        outcomes = {o.index: o async for o in client.send_many(make_messages(2), concurrency=2)}
+    assert isinstance(outcomes[0].error, ServerError)
+    assert outcomes[0].error.status == 503
+
+
+async def test_the_engine_reports_the_noted_error_of_a_retry_cut_short() -> None:
+    # What the client does for a send in a run, step by step: the guard lets
+    # a request out, the attempt fails and is noted, the retry wait begins.
+    second_may_go = asyncio.Event()
+    busy = ServerError("x", "busy", code=2, status=503)
+    empty = InsufficientBalanceError("Payment Required", "empty", code=3, status=402)
+
+    async def call(item: int) -> tuple[int, int]:
+        if item == 0:
+            check_bulk_guard()
+            note_failed_attempt(busy, 60.0)
+            second_may_go.set()
+            await bulk_sleep(asyncio.sleep, 60.0)
+            check_bulk_guard()
+            return 1, 2
+        if item == 1:
+            await second_may_go.wait()
+            check_bulk_guard()
+            raise empty
+        check_bulk_guard()
+        return 100 + item, 1
+
+    owner = _Owner()
+    started = asyncio.get_running_loop().time()
+    outcomes = {
+        o.index: o
+        async for o in run_bulk(owner, range(5), call, SendOutcome, workers=2, writes=True)  # type: ignore[arg-type]
+    }
+    assert asyncio.get_running_loop().time() - started < 5  # the 60 s wait was cut short
+    assert outcomes[0].error is busy
+    assert outcomes[0].attempts == busy.attempts == 1
+    assert outcomes[1].error is empty
+    # Inputs for which no request went out are the only CampaignAborted ones.
+    for index in (2, 3, 4):
+        error = outcomes[index].error
+        assert isinstance(error, CampaignAborted)
+        assert error.cause is empty
+        assert outcomes[index].attempts == 0
 
 
 async def test_a_stopped_run_still_hands_out_every_input_of_a_long_input(
@@ -513,20 +593,102 @@ async def test_progress_counts_retries(api: respx.MockRouter, client: ViberClien
     assert seen[-1].retried == 1
 
 
-async def test_a_failing_progress_hook_ends_the_run_with_its_error(
-    api: respx.MockRouter, client: ViberClient
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_failing_progress_hook_is_logged_and_the_run_goes_on(
+    api: respx.MockRouter, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    api.post("/send-viber").mock(side_effect=Counter(delay=0.01))
+    counter = Counter(delay=0.002)
+    api.post("/send-viber").mock(side_effect=counter)
+    calls = 0
 
     def hook(progress: BulkProgress) -> None:
+        nonlocal calls
+        calls += 1
         raise ZeroDivisionError
 
-    with pytest.raises(ZeroDivisionError):
-        async for _ in client.send_many(
-            make_messages(10_000), progress=hook, progress_interval=0.005
-        ):
-            pass
+    async def async_hook(progress: BulkProgress) -> None:
+        hook(progress)
+
+    async with ViberClient(ACCESS_KEY, max_concurrency=10) as client:
+        outcomes = [
+            o
+            async for o in client.send_many(
+                make_messages(200),
+                progress=hook if kind == "sync" else async_hook,
+                progress_interval=0.001,
+            )
+        ]
+    # Every message sent has its outcome (and its id): none is thrown away.
+    assert counter.requests == 200
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    assert all(o.ok for o in outcomes)
+    assert calls >= 2
+    failures = [r for r in caplog.records if r.name == "decisiontelecom_async" and r.exc_info]
+    assert failures
+    assert failures[0].levelno == logging.ERROR
+    assert "progress hook" in failures[0].getMessage()
+    assert sum(r.levelno >= logging.WARNING for r in failures) == 1  # logged once, not per call
     assert not worker_tasks()
+
+
+async def test_an_error_that_is_no_outcome_hands_out_the_in_flight_ones_first() -> None:
+    # A bug in a call (not an SDK error) ends the run, but only after the inputs
+    # already taken have finished and their outcomes are out.
+    started: list[int] = []
+    finished: list[int] = []
+    pulled = 0
+
+    def numbers() -> Iterator[int]:
+        nonlocal pulled
+        for n in range(1000):
+            pulled += 1
+            yield n
+
+    async def call(item: int) -> tuple[int, int]:
+        started.append(item)
+        if item == 13:
+            await asyncio.sleep(0.005)
+            raise RuntimeError("bug")
+        await asyncio.sleep(0.02)
+        finished.append(item)
+        return 1000 + item, 1
+
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for outcome in run_bulk(_Owner(), numbers(), call, SendOutcome, workers=10):  # type: ignore[arg-type]
+            seen.append(outcome.index)  # noqa: PERF401 - collected before the error
+
+    with pytest.raises(RuntimeError, match="bug"):
+        await consume()
+    assert 13 in started
+    assert sorted(seen) == sorted(finished) == sorted(set(started) - {13})
+    assert len(seen) >= 10  # the ones in flight when the bug struck included
+    assert pulled <= len(started) + 1  # nothing new taken after it
+    assert not worker_tasks(extra=("bulk run",))
+
+
+async def test_a_failing_input_hands_out_the_outcomes_of_what_it_gave(
+    api: respx.MockRouter,
+) -> None:
+    counter = Counter(delay=0.005)
+    api.post("/send-viber").mock(side_effect=counter)
+
+    def broken() -> Iterator[ViberMessage]:
+        yield from make_messages(30)
+        raise RuntimeError("the CSV is corrupt")
+
+    seen: list[int] = []
+
+    async def consume(client: ViberClient) -> None:
+        async for outcome in client.send_many(broken()):
+            seen.append(outcome.index)  # noqa: PERF401 - collected before the error
+
+    async with ViberClient(ACCESS_KEY, max_concurrency=10) as client:
+        with pytest.raises(RuntimeError, match="corrupt"):
+            await consume(client)
+    assert counter.requests == 30
+    assert sorted(seen) == list(range(30))
 
 
 # -- get_statuses -------------------------------------------------------------------------------

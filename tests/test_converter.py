@@ -20,6 +20,7 @@ from decisiontelecom_async import (
     ViberStatus,
 )
 from decisiontelecom_async._converter import receipt_from_wire, viber_message_to_wire
+from decisiontelecom_async._numbers import MAX_ID, parse_int
 
 BIG_ID = 2**63 + 5
 
@@ -185,3 +186,60 @@ async def test_status_request_body(api: respx.MockRouter, client: ViberClient) -
     )
     await client.get_status(429)
     assert json.loads(route.calls.last.request.content) == {"message_id": 429}
+
+
+# -- the one integer reader every parser shares -------------------------------------
+
+_LONG = "7" * 5000  # over int()'s 4300-digit limit
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "expected"),
+    [
+        (5, {}, 5),
+        (-5, {}, -5),
+        (True, {}, None),
+        (False, {"signed": True}, None),
+        ("42", {}, 42),
+        (" 42\n", {}, 42),
+        (" 42", {"strip": False}, None),
+        ("-42", {}, None),
+        (" -42 ", {"signed": True}, -42),
+        ("-", {"signed": True}, None),
+        ("", {}, None),
+        ("²", {}, None),
+        ("٤٢", {}, None),
+        ("4.2", {}, None),
+        ("1" * 100, {}, int("1" * 100)),
+        ("1" * 101, {}, None),
+        (_LONG, {}, None),
+        ("-" + _LONG, {"signed": True}, None),
+        (4.0, {}, None),
+        (None, {}, None),
+    ],
+)
+def test_parse_int(value: object, options: dict[str, bool], expected: int | None) -> None:
+    assert parse_int(value, **options) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"message_id": _LONG, "status": 1}, "message_id is not a message id"),
+        ({"message_id": 1, "status": _LONG}, "status is not a status code"),
+        ({"message_id": 1, "status": "-" + _LONG}, "status is not a status code"),
+        ({"message_id": 1, "status": 1, "sms_message_status": _LONG}, "sms_status"),
+        ({"message_id": 1, "status": True}, "status is not a status code"),
+        ({"message_id": " 1", "status": 1}, "not a message id"),
+        ({"message_id": MAX_ID + 1, "status": 1}, "not a message id"),
+    ],
+)
+def test_receipt_refuses_unreadable_integers(body: dict[str, Any], reason: str) -> None:
+    with pytest.raises(UnexpectedResponseError, match=reason):
+        receipt_from_wire(body)
+
+
+def test_receipt_reads_signed_and_spaced_status_codes() -> None:
+    receipt = receipt_from_wire({"message_id": str(MAX_ID), "status": " -3 "})
+    assert receipt.message_id == MAX_ID
+    assert receipt.raw_status == -3

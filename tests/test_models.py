@@ -15,6 +15,8 @@ from decisiontelecom_async import (
     ViberMessage,
     ViberStatus,
 )
+from decisiontelecom_async._converter import viber_message_to_wire
+from decisiontelecom_async.callbacks import callback_url
 
 VIBER_FAILURES = {ViberStatus.ERROR, ViberStatus.REJECTED, ViberStatus.UNDELIVERED}
 SMS_FINAL = {SmsStatus.DELIVERED, SmsStatus.EXPIRED, SmsStatus.UNDELIVERABLE}
@@ -110,3 +112,47 @@ def test_send_outcome_ok_follows_error() -> None:
     assert not aborted.ok
     assert aborted.message_id is None
     assert aborted.attempts == 0
+
+
+# -- the callback URL's token stays out of reprs --------------------------------------
+
+_TOKEN = "Zq8s3cr3tT0kenVALUE-abc_123"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://hooks.example.com/dt/{_TOKEN}", "'https://hooks.example.com/…'"),
+        (f"https://hooks.example.com/dt?token={_TOKEN}", "'https://hooks.example.com/…'"),
+        (f"http://hooks.example.com:8443/?token={_TOKEN}", "'http://hooks.example.com:8443/…'"),
+        (f"https://user:{_TOKEN}@hooks.example.com/", "'https://hooks.example.com/…'"),
+        (f"https://hooks.example.com/#{_TOKEN}", "'https://hooks.example.com/…'"),
+        ("https://[::1]:8080/cb", "'https://[::1]:8080/…'"),
+        ("https://hooks.example.com/", "'https://hooks.example.com/'"),
+        ("https://hooks.example.com", "'https://hooks.example.com/'"),
+    ],
+)
+def test_callback_url_repr_hides_the_token(url: str, shown: str) -> None:
+    message = ViberMessage("Shop", "380501234567", "Hi", callback_url=url)
+    assert f"callback_url={shown}" in repr(message)
+    assert _TOKEN not in repr(message)
+    outcome = SendOutcome(index=0, message=message, message_id=5)
+    assert _TOKEN not in repr(outcome)
+    assert f"callback_url={shown}" in repr(outcome)
+    # The value itself, equality and the wire are untouched.
+    assert message.callback_url == url
+    assert viber_message_to_wire(message)["callback_url"] == url
+    assert message == ViberMessage("Shop", "380501234567", "Hi", callback_url=url)
+    assert message != ViberMessage("Shop", "380501234567", "Hi", callback_url=url + "x")
+
+
+def test_callback_url_built_by_the_recipe_is_masked() -> None:
+    url = callback_url("https://example.com/dt", _TOKEN)
+    assert _TOKEN in url
+    message = ViberMessage("Shop", "380501234567", "Hi", callback_url=url)
+    assert _TOKEN not in repr(message)
+    assert "callback_url='https://example.com/…'" in repr(message)
+
+
+def test_message_without_callback_url_shows_none() -> None:
+    assert "callback_url=None" in repr(ViberMessage("Shop", "380501234567", "Hi"))

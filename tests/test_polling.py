@@ -15,6 +15,7 @@ from decisiontelecom_async import (
     CampaignAborted,
     InvalidParameterError,
     MessageReceipt,
+    RetryPolicy,
     StatusOutcome,
     StatusTimeoutError,
     ValidationError,
@@ -212,3 +213,97 @@ async def test_a_refused_key_stops_the_waiting_at_once(api: respx.MockRouter) ->
     aborted = [o for o in outcomes if isinstance(o.error, CampaignAborted)]
     assert len(aborted) == 9
     assert all(o.receipt is None for o in aborted)
+
+
+# -- the timeout bounds the look-ups too ----------------------------------------------------
+
+
+def other_tasks() -> set[asyncio.Task[object]]:
+    return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+
+
+def hanging_after_first(first: dict[str, object]) -> object:
+    """Answer the first look-up of each id with ``first``; never answer the later ones."""
+    seen: set[int] = set()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        message_id = json.loads(request.content)["message_id"]
+        if message_id not in seen:
+            seen.add(message_id)
+            return httpx.Response(200, json={**first, "message_id": message_id})
+        await asyncio.Event().wait()  # a service that never answers
+        raise AssertionError
+
+    return answer
+
+
+@pytest.mark.parametrize("service", ["hangs", "keeps failing"])
+async def test_a_slow_look_up_does_not_outlast_the_timeout(
+    api: respx.MockRouter, recwarn: pytest.WarningsRecorder, service: str
+) -> None:
+    if service == "hangs":
+        api.post("/receive-viber").mock(side_effect=hanging_after_first(receipt_body(7, 5)))
+    else:
+        # Every later look-up runs the whole retry policy: minutes of 503s and backoff.
+        api.post("/receive-viber").mock(
+            side_effect=[
+                httpx.Response(200, json=receipt_body(7, 5)),
+                *[httpx.Response(503, json={"name": "x", "code": 2})] * 50,
+            ]
+        )
+    before = other_tasks()
+    policy = RetryPolicy(max_retries=20, initial_wait=1.0, jitter=0.0, timeout=600)
+    loop = asyncio.get_running_loop()
+    async with ViberClient(ACCESS_KEY, retry_policy=policy) as client:
+        started = loop.time()
+        with pytest.raises(StatusTimeoutError) as caught:
+            await asyncio.wait_for(
+                client.wait_for_final_status(7, timeout=0.3, poll_interval=0.05), 5
+            )
+        elapsed = loop.time() - started
+        assert client.in_flight == 0
+    assert elapsed < 0.3 + 0.05 + 0.5
+    error = caught.value
+    assert error.receipt == MessageReceipt(7, ViberStatus.PENDING)
+    assert error.timeout == 0.3
+    assert error.attempts >= 1
+    await asyncio.sleep(0)
+    assert other_tasks() <= before
+    assert not recwarn.list
+
+
+async def test_one_deadline_bounds_the_look_ups_of_many_ids(
+    api: respx.MockRouter, recwarn: pytest.WarningsRecorder
+) -> None:
+    slow = hanging_after_first(receipt_body(0, 0))
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        message_id = json.loads(request.content)["message_id"]
+        if message_id % 2:
+            return httpx.Response(200, json=receipt_body(message_id, 1))
+        return await slow(request)  # type: ignore[operator, no-any-return]
+
+    api.post("/receive-viber").mock(side_effect=answer)
+    before = other_tasks()
+    loop = asyncio.get_running_loop()
+    async with ViberClient(ACCESS_KEY) as client:
+        started = loop.time()
+        async with asyncio.timeout(5):
+            outcomes = {
+                o.message_id: o
+                async for o in client.wait_for_final_statuses(
+                    range(1, 11), timeout=0.3, poll_interval=0.05
+                )
+            }
+        elapsed = loop.time() - started
+    assert elapsed < 0.3 + 0.05 + 0.5
+    assert len(outcomes) == 10
+    for message_id, outcome in outcomes.items():
+        if message_id % 2:
+            assert outcome.ok
+        else:
+            assert isinstance(outcome.error, StatusTimeoutError)
+            assert outcome.receipt == MessageReceipt(message_id, ViberStatus.SENT)
+    await asyncio.sleep(0)
+    assert other_tasks() <= before
+    assert not recwarn.list

@@ -359,3 +359,21 @@ def test_any_answer_is_a_result_or_a_decisiontelecom_error(
             assert outcome.attempts >= 1
     assert isinstance(sent, int | DecisionTelecomError)
     assert isinstance(receipt, MessageReceipt | DecisionTelecomError)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected_code", "error_type"),
+    [
+        ("9" * 5000, "9" * 5000, None, ServerError),  # over int()'s 4300-digit limit
+        (" 1 ", " 400 ", 1, InvalidParameterError),
+        (True, True, None, ServerError),
+        ("-1", "-400", None, ServerError),
+        ("²", "⁴⁰⁰", None, ServerError),
+    ],
+)
+def test_error_object_integers_are_read_safely(
+    code: object, status: object, expected_code: int | None, error_type: type[APIError]
+) -> None:
+    error = api_error({"name": "X", "code": code, "status": status}, http_status=500)
+    assert type(error) is error_type
+    assert error.code == expected_code

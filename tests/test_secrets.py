@@ -172,3 +172,29 @@ def test_redactor_blanks_every_form_and_ignores_empty_secrets() -> None:
     text = "raw p@ss word, quoted p%40ss%20word, plus p%40ss+word, b64 cEBzcyB3b3Jk"
     assert redact(text) == "raw [REDACTED], quoted [REDACTED], plus [REDACTED], b64 [REDACTED]"
     assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_redactor_knows_library_html_json_and_lowercase_forms() -> None:
+    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+
+    redact = Redactor(["Tr0ub4dor'&3/horse!é"])
+    for text in [
+        "Tr0ub4dor'%263/horse!%C3%A9",  # yarl re-encoding
+        "Tr0ub4dor%27%263%2Fhorse%21%c3%a9",  # lowercase hex
+        "Tr0ub4dor&#39;&amp;3/horse!é",  # HTML-escaped
+        "Tr0ub4dor&#x27;%263/horse!%C3%A9",  # yarl, then HTML-escaped
+        "Tr0ub4dor'&3\\/horse!\\u00e9",  # JSON-escaped
+    ]:
+        assert redact(f"<{text}>") == "<[REDACTED]>", text
+    assert "forms" in repr(redact)
+    assert "horse" not in repr(redact)
+
+
+def test_redactor_query_values_are_blanked_only_as_values() -> None:
+    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+
+    redact = Redactor(query_values=[("login", "u@x")])
+    assert redact("user u@x timeout, ?login=u%40x&LOGIN=u@x") == (
+        "user u@x timeout, ?login=[REDACTED]&LOGIN=[REDACTED]"
+    )
+    assert redact("catalogin=u@x") == "catalogin=u@x"

@@ -25,9 +25,12 @@ from decisiontelecom_async import (
     SmsErrorCode,
     SmsMessage,
     SmsStatus,
+    StatusOutcome,
+    StatusTimeoutError,
     TransportError,
     ValidationError,
 )
+from decisiontelecom_async.sandbox import Sandbox
 
 SMS_URL = "https://web.it-decision.com/ru/js"
 LOGIN = "sms-login"
@@ -652,3 +655,71 @@ async def test_bulk_arguments_are_checked_at_the_call(sms: SmsClient) -> None:
         sms.send_many(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="concurrency"):
         sms.get_statuses([1], concurrency=0)
+
+
+# -- waiting for a final status -----------------------------------------------------------
+
+
+async def test_wait_for_final_status_polls_the_sandbox_until_delivered() -> None:
+    # 100 simulated seconds a second: delivered after about 0.01 s of real time.
+    sandbox = Sandbox(seed=1, time_scale=100, delivery_delay=1.0)
+    async with sandbox, sandbox.sms_client() as sms:
+        message_id = await sms.send("380501234567", "MyShop", "Your code is 1234")
+        status = await sms.wait_for_final_status(
+            message_id, timeout=5, poll_interval=0.005, max_poll_interval=0.01
+        )
+    assert status is SmsStatus.DELIVERED
+    assert status.is_final
+
+
+async def test_wait_for_final_status_times_out_with_the_last_status() -> None:
+    async with Sandbox(seed=1, time_scale=0) as sandbox, sandbox.sms_client() as sms:
+        message_id = await sms.send("380501234567", "MyShop", "Your code is 1234")
+        with pytest.raises(StatusTimeoutError) as caught:
+            await sms.wait_for_final_status(message_id, timeout=0.05, poll_interval=0.01)
+    error = caught.value
+    assert isinstance(error, TimeoutError)
+    assert error.message_id == message_id
+    assert error.receipt is SmsStatus.ACCEPTED
+    assert error.attempts >= 2
+
+
+async def test_wait_for_final_status_checks_its_arguments_first() -> None:
+    async with SmsClient(LOGIN, PASSWORD) as sms:
+        with pytest.raises(ValidationError):
+            await sms.wait_for_final_status(0, timeout=5)
+        with pytest.raises(ValueError, match="timeout"):
+            await sms.wait_for_final_status(7, timeout=0)
+        with pytest.raises(ValueError, match="poll_interval"):
+            sms.wait_for_final_statuses([7], timeout=5, poll_interval=-1)
+
+
+async def test_wait_for_final_statuses_yields_each_sms_once_final() -> None:
+    sandbox = Sandbox(seed=2, time_scale=100, delivery_delay=(0.5, 2.0))
+    async with sandbox, sandbox.sms_client(max_concurrency=3) as sms:
+        ids = [await sms.send(f"38050123456{n}", "MyShop", f"Sale {n}") for n in range(6)]
+        outcomes = [
+            o
+            async for o in sms.wait_for_final_statuses(
+                ids, timeout=5, poll_interval=0.005, max_poll_interval=0.01
+            )
+        ]
+    assert sorted(o.index for o in outcomes) == list(range(6))
+    for outcome in outcomes:
+        assert isinstance(outcome, StatusOutcome)
+        assert outcome.ok
+        assert outcome.message_id == ids[outcome.index]
+        assert outcome.receipt is SmsStatus.DELIVERED
+        assert outcome.attempts >= 1
+
+
+async def test_wait_for_final_statuses_gives_ids_not_final_a_timeout_outcome() -> None:
+    async with Sandbox(seed=3, time_scale=0) as sandbox, sandbox.sms_client() as sms:
+        ids = [await sms.send(f"38050123456{n}", "MyShop", "Hi") for n in range(3)]
+        outcomes = [
+            o async for o in sms.wait_for_final_statuses(ids, timeout=0.05, poll_interval=0.01)
+        ]
+    assert len(outcomes) == 3
+    for outcome in outcomes:
+        assert isinstance(outcome.error, StatusTimeoutError)
+        assert outcome.receipt is SmsStatus.ACCEPTED

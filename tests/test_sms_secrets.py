@@ -10,24 +10,30 @@ DEBUG (httpx's own request log included), and the client's repr.
 from __future__ import annotations
 
 import base64
+import html
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 import pytest
 import respx
+from _loopback import Loopback as RawLoopback
+from _loopback import Reply
 from conftest import FakeTime
 from test_sms_client import TRANSPORTS, Loopback, closed_port, real_client
 
 from decisiontelecom_async import (
     DecisionTelecomError,
     RetryPolicy,
+    ServerError,
     SmsClient,
     SmsErrorCode,
     ValidationError,
 )
+from decisiontelecom_async._sms_wire import SmsRedactor
 
 SMS_URL = "https://web.it-decision.com/ru/js"
 # Markers any leak would carry, in whatever encoding keeps ASCII letters.
@@ -281,3 +287,171 @@ def test_constructor_errors_do_not_echo_credentials() -> None:
     assert_nothing_leaked("".join(traceback.format_exception(info.value)))
     client = SmsClient(LOGIN, PASSWORD)
     assert_nothing_leaked(repr(client) + str(client))
+
+
+# -- nasty passwords, short logins -----------------------------------------------------
+#
+# Each password carries a marker word: a partial leak (the part after a quote
+# or an "&", say) still shows the marker, whatever the encoding around it.
+
+NASTY_PASSWORDS = {
+    "quote-amp-slash": ("Tr0ub4dor'&3/horse!", "horse"),
+    "html-specials": ("q\"uo'te<zebra>&#39;&amp;", "zebra"),
+    "reserved": ("a&b=c#d+e%f g/kiwi;?@:", "kiwi"),
+    "looks-encoded": ("%41%2B%26mango%zz", "mango"),
+    "unicode": ("Пароль 😀 plum+€", "plum"),
+    "spaces": ("  lime  ", "lime"),
+    "common-word": ("timeout", "timeout"),
+}
+
+
+def password_forms(password: str) -> set[str]:
+    """The password as a URL library, an HTML page or a JSON body may show it."""
+    import yarl  # noqa: PLC0415 - comes with the "fast" extra
+
+    encoded = {
+        password,
+        yarl.URL.build(query={"p": password}).raw_query_string[2:],
+        yarl.URL("http://h/?p=" + quote(password, safe="")).raw_query_string[2:],
+        str(httpx.URL("http://h/", params={"p": password}).query, "ascii")[2:],
+    }
+    for safe in ("", "/", "!*'()", "!$&'()*+,;=:@/?"):
+        encoded |= {quote(password, safe=safe), quote_plus(password, safe=safe)}
+    forms = set()
+    for form in encoded:
+        for shown in (form, html.escape(form), html.escape(form).replace("&#x27;", "&#39;")):
+            forms |= {shown, shown.lower() if "%" in shown else shown}
+    return forms
+
+
+def visible_texts(exc: BaseException) -> str:
+    """What a user sees of an exception: str, repr and attributes along its chain."""
+    parts: list[str] = []
+    for link in exception_chain(exc):
+        parts += [str(link), repr(link), repr(vars(link)), repr(link.args)]
+    return "\n".join(parts)
+
+
+def assert_password_hidden(text: str, password: str, marker: str) -> None:
+    for form in password_forms(password):
+        assert form not in text, f"{form!r} leaked in {text!r}"
+    assert marker not in text, f"marker {marker!r} leaked in {text!r}"
+
+
+def html_escaped_url(url: str) -> str:
+    return html.escape(url).replace("&#x27;", "&#39;")
+
+
+def _yarl_url(request: httpx.Request) -> str:
+    import yarl  # noqa: PLC0415
+
+    return str(yarl.URL(str(request.url)))
+
+
+ECHOES: dict[str, Callable[[httpx.Request], str]] = {
+    "as-sent": lambda request: str(request.url),
+    "yarl-re-encoded": _yarl_url,
+    "html-escaped": lambda request: f"<p>{html_escaped_url(str(request.url))}</p>",
+    "html-escaped-yarl": lambda request: f"<p>{html_escaped_url(_yarl_url(request))}</p>",
+    "decoded": lambda request: unquote(str(request.url)),
+    "lowercased": lambda request: str(request.url).lower(),
+    "json": lambda request: json.dumps({"url": str(request.url), "got": unquote(str(request.url))}),
+}
+
+
+@pytest.mark.parametrize("echo", list(ECHOES))
+@pytest.mark.parametrize("name", list(NASTY_PASSWORDS))
+async def test_nasty_password_hidden_in_echoed_urls(
+    fake_time: FakeTime, name: str, echo: str
+) -> None:
+    password, marker = NASTY_PASSWORDS[name]
+    with respx.mock(base_url=SMS_URL, using="httpx") as router:
+        route = router.get("/send").mock(
+            side_effect=lambda request: httpx.Response(
+                500, text=f"Internal error for {ECHOES[echo](request)} (timeout)"
+            )
+        )
+        async with SmsClient("shop-login", password, max_retries=0) as client:
+            with pytest.raises(ServerError) as info:
+                await client.send("380501234567", "Shop", "Hello")
+    assert route.calls.last.request.url.params["password"] == password
+    assert "Internal error for" in str(info.value.body)
+    assert_password_hidden(visible_texts(info.value), password, marker)
+
+
+@pytest.mark.parametrize("name", list(NASTY_PASSWORDS))
+async def test_nasty_password_hidden_in_transport_errors(name: str) -> None:
+    password, marker = NASTY_PASSWORDS[name]
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        shown = f"{request.url} | {_yarl_url(request)} | {html_escaped_url(str(request.url))}"
+        raise httpx.ConnectTimeout(f"timed out on {shown}", request=request)
+
+    with respx.mock(base_url=SMS_URL, using="httpx") as router:
+        router.get("/balance").mock(side_effect=fail)
+        async with SmsClient("shop-login", password, max_retries=0) as client:
+            with pytest.raises(DecisionTelecomError) as info:
+                await client.get_balance()
+    assert_password_hidden(visible_texts(info.value), password, marker)
+
+
+def echo_target_in_500(_: int, target: str) -> Reply:
+    # The raw request target, as the transport encoded it, echoed as-is and
+    # HTML-escaped: what a careless server's error page does.
+    page = f"<html><p>Internal error for {target}</p><p>{html_escaped_url(target)}</p></html>"
+    return Reply(status=500, body=page.encode())
+
+
+@pytest.mark.network
+@TRANSPORTS
+@pytest.mark.parametrize("name", list(NASTY_PASSWORDS))
+async def test_nasty_password_hidden_when_a_real_server_echoes_the_url(
+    transport: str, name: str
+) -> None:
+    password, marker = NASTY_PASSWORDS[name]
+    async with (
+        RawLoopback(echo_target_in_500) as server,
+        real_client(transport, server.base_url, password=password, max_retries=0) as client,
+    ):
+        with pytest.raises(ServerError) as info:
+            await client.send("380501234567", "Shop", "Hello")
+    assert "Internal error for" in str(info.value.body)
+    assert_password_hidden(visible_texts(info.value), password, marker)
+
+
+async def test_short_login_is_not_blanked_out_of_ordinary_words() -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout(f"Connection timeout u to {request.url}", request=request)
+
+    with respx.mock(base_url=SMS_URL, using="httpx") as router:
+        router.get("/balance").mock(side_effect=fail)
+        async with SmsClient("u", "pw-secret", max_retries=0) as client:
+            with pytest.raises(DecisionTelecomError) as info:
+                await client.get_balance()
+    text = str(info.value)
+    assert "Connection timeout u to" in text
+    # A URL quoted in a library's message loses its whole query string.
+    assert "/ru/js/balance?…" in text
+    assert "pw-secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("login", "text", "shown"),
+    [
+        ("u", "Connection timeout (user u)", "Connection timeout (user u)"),
+        ("u", "GET /send?login=u&password=x", "GET /send?login=[REDACTED]&password=[REDACTED]"),
+        ("u", "<a href='/send?x=1&amp;LOGIN=u'>", "<a href='/send?x=1&amp;LOGIN=[REDACTED]"),
+        ("a&b", "echo: login=a&b&phone=1", "echo: login=[REDACTED]&phone=1"),
+        ("bob", "bob's login=bob, LOGIN=bob", "bob's login=[REDACTED], LOGIN=[REDACTED]"),
+        ("shop", "welcome shop, c2hvcA==", "welcome [REDACTED], [REDACTED]"),
+        ("shop@x", "user shop%40x, shop%40x", "user [REDACTED], [REDACTED]"),
+    ],
+)
+def test_login_redaction(login: str, text: str, shown: str) -> None:
+    assert SmsRedactor(login, "pw-secret")(text) == shown
+
+
+@pytest.mark.parametrize("password", ["x", "u", "%", "'"])
+def test_short_password_is_blanked_everywhere(password: str) -> None:
+    redact = SmsRedactor("shop-login", password)
+    assert password not in redact(f"a {password} b {quote(password, safe='')} c")

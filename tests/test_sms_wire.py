@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import parse_qs, unquote
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from decisiontelecom_async import (
     APIError,
     AuthenticationError,
+    DecisionTelecomError,
     InsufficientBalanceError,
     RateLimitError,
     ServerError,
@@ -329,3 +332,109 @@ def test_redact_applies_to_reason_and_body() -> None:
 def test_undecodable_bytes_are_a_clear_error() -> None:
     with pytest.raises(UnexpectedResponseError):
         send_answer(b"\xff\xfe\x00garbage")
+
+
+# -- hostile answers: always an SDK error, never a plain Python one ----------------
+
+_LONG = "4" * 5000  # over int()'s 4300-digit limit
+_DEEP = "[" * 100_000
+
+
+@pytest.mark.parametrize("read", [read_message_id, read_status, read_balance])
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'["error","{_LONG}"]',
+        f'["error",{_LONG}]',
+        f'["msgid",{_DEEP}',
+        f'["msgid",{_DEEP}{"]" * 100_000}]',
+        f"{_DEEP}",
+        f'["balance":{_DEEP}',
+    ],
+    ids=["long-error-string", "long-error-number", "deep", "deep-closed", "deep-bare", "deep-key"],
+)
+@pytest.mark.parametrize("status", [200, 500])
+def test_hostile_answers_are_sdk_errors(
+    read: Callable[..., object], body: str, status: int
+) -> None:
+    with pytest.raises(UnexpectedResponseError if status == 200 else ServerError):
+        read(answer(body, status), redact=str)
+
+
+@pytest.mark.parametrize(
+    "body", [f'["status","{_LONG}"]', f'["status",{_LONG}]', f'["status"," {_LONG} "]']
+)
+def test_overlong_status_is_unexpected(body: str) -> None:
+    with pytest.raises(UnexpectedResponseError, match=r"status is not a number|no valid value"):
+        read_status(answer(body), redact=str)
+
+
+def test_status_code_with_spaces_is_still_read() -> None:
+    assert read_status(answer('["status"," 2 "]'), redact=str) is SmsStatus.DELIVERED
+
+
+@pytest.mark.parametrize("amount", ["1e999999999", '"1e999999999"', '"-1E-999999999"'])
+def test_absurd_balance_is_unexpected(amount: str) -> None:
+    body = f'["balance":{amount},"credit":"0","currency":"EUR"]'
+    with pytest.raises(UnexpectedResponseError, match="balance is not a number"):
+        read_balance(answer(body), redact=str)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # yarl (aiohttp) leaves ' / ! unescaped: the value goes on to the next "&".
+        (
+            "GET http://h/send?login=bob&password=Tr0ub4dor'%263/horse!&phone=1",
+            "GET http://h/send?login=[REDACTED]&password=[REDACTED]&phone=1",
+        ),
+        ('?password=a"b<c>d#e;f&x=1', "?password=[REDACTED]&x=1"),
+        ("?LOGIN=a;b&PassWord=c d", "?LOGIN=[REDACTED]&PassWord=[REDACTED] d"),
+        (
+            "<a href='/s?x=1&amp;password=p&amp;y=2'>",
+            "<a href='/s?x=1&amp;password=[REDACTED]&amp;y=2'>",
+        ),
+        ("no credentials, password: none", "no credentials, password: none"),
+    ],
+)
+def test_scrub_credentials_blanks_up_to_the_next_ampersand(text: str, shown: str) -> None:
+    assert scrub_credentials(text) == shown
+
+
+_ANSWER_PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        '"',
+        "\\",
+        '"error"',
+        '"status"',
+        '"msgid"',
+        '"balance"',
+        '"credit"',
+        '"currency"',
+        "44",
+        "-1",
+        "1e999999",
+        "2.5",
+        "null",
+        "true",
+        "NaN",
+        " ",
+        '"' + "9" * 4400 + '"',
+        "[" * 3000,
+        "\u00b2",
+        "\ud7ff",
+    ]
+)
+
+
+@given(st.lists(_ANSWER_PIECES, max_size=12).map("".join), st.sampled_from([200, 400, 500]))
+def test_any_answer_is_a_result_or_an_sdk_error(body: str, status: int) -> None:
+    for read in (read_message_id, read_status, read_balance):
+        with contextlib.suppress(DecisionTelecomError):
+            read(answer(body, status), redact=str)

@@ -1,0 +1,117 @@
+"""The client-wide gate: the shared 429 pause, long Retry-After, the rate ceiling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+import respx
+from conftest import ACCESS_KEY
+
+from decisiontelecom_async import (
+    CampaignAborted,
+    RateLimitError,
+    RetryPolicy,
+    TransportError,
+    ViberClient,
+    ViberMessage,
+)
+
+RATE_LIMITED = {"name": "Too Many Requests", "message": "Rate limit exceeded", "code": 0}
+RECEIPT = {"message_id": 7, "status": 1}
+
+
+async def test_requests_waiting_for_a_slot_do_not_slip_out_during_a_pause() -> None:
+    sent_at: list[float] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        sent_at.append(time.monotonic())
+        first = len(sent_at) == 1
+        await asyncio.sleep(0.02)  # the service takes a moment, as a real one does
+        if first:
+            return httpx.Response(
+                429, json={**RATE_LIMITED, "status": 429}, headers={"Retry-After": "0.3"}
+            )
+        return httpx.Response(200, json=RECEIPT)
+
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http,
+        ViberClient(ACCESS_KEY, max_concurrency=2, http_client=http) as client,
+    ):
+        receipts = await asyncio.gather(*(client.get_status(7) for _ in range(12)))
+
+    assert len(receipts) == 12
+    paused_from = sent_at[0] + 0.02  # when the 429 arrived
+    during_pause = [t for t in sent_at if paused_from < t < paused_from + 0.28]
+    assert during_pause == [], f"{len(during_pause)} requests went out during the pause"
+
+
+async def test_a_retry_after_above_the_cap_pauses_the_whole_client_and_sends_nothing_more(
+    api: respx.MockRouter,
+) -> None:
+    route = api.post("/receive-viber").respond(
+        429, json={**RATE_LIMITED, "status": 429}, headers={"Retry-After": "120"}
+    )
+    policy = RetryPolicy(max_retry_after=60)
+    async with ViberClient(ACCESS_KEY, retry_policy=policy) as client:
+        with pytest.raises(RateLimitError) as first:
+            await client.get_status(7)
+        started = time.monotonic()
+        with pytest.raises(RateLimitError) as second:
+            await client.get_status(8)
+        elapsed = time.monotonic() - started
+
+    assert route.call_count == 1
+    assert first.value.retry_after == 120
+    assert first.value.wait_refused
+    assert second.value.wait_refused
+    assert second.value.retry_after is not None
+    assert 100 < second.value.retry_after <= 120
+    assert "nothing was sent" in str(second.value)
+    assert elapsed < 5  # failed at once instead of waiting two minutes
+
+
+async def test_a_call_willing_to_wait_longer_is_not_refused(api: respx.MockRouter) -> None:
+    api.post("/receive-viber").mock(
+        side_effect=[
+            httpx.Response(
+                429, json={**RATE_LIMITED, "status": 429}, headers={"Retry-After": "0.2"}
+            ),
+            httpx.Response(200, json=RECEIPT),
+        ]
+    )
+    async with ViberClient(ACCESS_KEY, retry_policy=RetryPolicy(max_retry_after=0.1)) as client:
+        with pytest.raises(RateLimitError):
+            await client.get_status(7)
+        patient = RetryPolicy(max_retry_after=10)
+        receipt = await client.get_status(7, retry_policy=patient)
+    assert receipt.message_id == 7
+
+
+async def test_errors_do_not_keep_httpx_exception_as_hidden_context() -> None:
+    async with ViberClient(
+        ACCESS_KEY, base_url="http://127.0.0.1:9/v1/api", retry_policy=RetryPolicy(max_retries=0)
+    ) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.get_status(7)
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
+
+
+async def test_a_retry_after_above_the_cap_stops_a_bulk_run(api: respx.MockRouter) -> None:
+    route = api.post("/send-viber").respond(
+        429, json={**RATE_LIMITED, "status": 429}, headers={"Retry-After": "3600"}
+    )
+    messages = [ViberMessage("Shop", f"38050000{i:04d}", f"text {i}") for i in range(40)]
+    async with ViberClient(ACCESS_KEY, max_concurrency=4) as client:
+        outcomes = [outcome async for outcome in client.send_many(messages)]
+
+    assert sorted(outcome.index for outcome in outcomes) == list(range(40))
+    refused = [o for o in outcomes if isinstance(o.error, RateLimitError)]
+    aborted = [o for o in outcomes if isinstance(o.error, CampaignAborted)]
+    assert refused
+    assert len(refused) + len(aborted) == 40
+    assert all(isinstance(o.error.cause, RateLimitError) for o in aborted)  # type: ignore[union-attr]
+    assert route.call_count <= 4  # what was in flight; nothing after the answer
