@@ -178,6 +178,11 @@ class MessageReceipt:
         status (delivered, expired, undeliverable), or when Viber failed
         (error, rejected, undelivered) and no SMS fallback is under way. A
         Viber failure whose SMS fallback is still pending is not final.
+
+        The receipt only knows the fallback once the service reports its SMS
+        id: should the service ever report a Viber failure before creating the
+        fallback SMS, this says final early. The vendor's page does not say;
+        the sandbox reports both together.
         """
         if self.status is ViberStatus.DELIVERED:
             return True

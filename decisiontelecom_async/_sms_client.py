@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import StatusOutcome
-from decisiontelecom_async._bulk_calls import get_statuses_of, send_many_of
+from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._models import SendOutcome
-from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
 from decisiontelecom_async._sms_wire import (
     SmsRedactor,
@@ -33,7 +30,7 @@ from decisiontelecom_async._sms_wire import (
     read_status,
     scrub_credentials,
 )
-from decisiontelecom_async._viber_client import check_message_id
+from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
     from decisiontelecom_async._progress import ProgressHook
@@ -121,7 +118,7 @@ class _Credentials:
         return "<credentials hidden>"
 
 
-class SmsClient(BaseClient):
+class SmsClient(StatusLookups[SmsStatus]):
     """An async client for DecisionTelecom's SMS API (login and password).
 
     ::
@@ -313,106 +310,15 @@ class SmsClient(BaseClient):
         status, _ = await self._get_status(message_id, retry_policy=retry_policy)
         return status
 
+    @staticmethod
+    def _is_final(status: SmsStatus) -> bool:
+        return status.is_final
+
     async def _get_status(
         self, message_id: int, *, retry_policy: RetryPolicy | None = None
     ) -> tuple[SmsStatus, int]:
         request = self._get("state", {"msgid": str(check_message_id(message_id))})
         return await self._call(request, read_status, idempotent=True, retry_policy=retry_policy)
-
-    def get_statuses(
-        self,
-        message_ids: Iterable[int] | AsyncIterable[int],
-        *,
-        concurrency: int | None = None,
-        progress: ProgressHook | None = None,
-        progress_interval: float = 0.5,
-        retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[SmsStatus], None]:
-        """Look up every id; yield a :class:`StatusOutcome` for each as it finishes.
-
-        The same pattern as :meth:`send_many`; each outcome's ``receipt`` is
-        the :class:`SmsStatus`. An id that cannot be one fails its own outcome
-        with :class:`ValidationError`; refused credentials stop the run.
-        """
-        return get_statuses_of(
-            self,
-            message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            concurrency=concurrency,
-            progress=progress,
-            progress_interval=progress_interval,
-        )
-
-    async def wait_for_final_status(
-        self,
-        message_id: int,
-        *,
-        timeout: float,  # noqa: ASYNC109 - it also bounds the look-ups and the sleeps between
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
-    ) -> SmsStatus:
-        """Poll the status until :attr:`SmsStatus.is_final`; return that status.
-
-        Polls as :meth:`ViberClient.wait_for_final_status` does: every
-        ``poll_interval`` seconds at first, half as long again after each
-        look-up, up to ``max_poll_interval``, sharing the client's
-        concurrency bound and rate limit. When ``timeout`` seconds pass first
-        (a look-up still running then is cut short), raises
-        :class:`StatusTimeoutError` (a :class:`TimeoutError`) whose
-        ``receipt`` is the last :class:`SmsStatus` read. An error of a
-        look-up (after the client's retries) is raised as is.
-
-        Only an SMS sent with ``delivery_report=True`` is tracked: one sent
-        without may stay :attr:`SmsStatus.UNKNOWN` (or ``ACCEPTED``) and never
-        become final, so this waits the whole ``timeout`` for it.
-        """
-        check_message_id(message_id)
-        return await wait_for_final_status_of(
-            self,
-            message_id,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            _sms_status_is_final,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-        )
-
-    def wait_for_final_statuses(
-        self,
-        message_ids: Iterable[int] | AsyncIterable[int],
-        *,
-        timeout: float,
-        concurrency: int | None = None,
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-        progress: ProgressHook | None = None,
-        progress_interval: float = 0.5,
-        retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[SmsStatus], None]:
-        """Wait for the final status of every id; yield each outcome once it is final.
-
-        Works as :meth:`ViberClient.wait_for_final_statuses`: ``concurrency``
-        ids watched at a time (default 1000; the requests stay bounded by
-        ``max_concurrency``), and ``timeout`` is one deadline for the whole
-        call, counted from the first outcome asked for. An id not final by
-        then gets an outcome whose ``error`` is a :class:`StatusTimeoutError`
-        and whose ``receipt`` is the last :class:`SmsStatus` read. Refused
-        credentials stop the run. An SMS sent with ``delivery_report=False``
-        may never become final: it ends with that timeout.
-        """
-        return wait_for_final_statuses_of(
-            self,
-            message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            _sms_status_is_final,
-            timeout=timeout,
-            concurrency=concurrency,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            progress=progress,
-            progress_interval=progress_interval,
-        )
 
     async def get_balance(self, *, retry_policy: RetryPolicy | None = None) -> SmsBalance:
         """Read the account's balance, credit line and currency."""
@@ -421,7 +327,3 @@ class SmsClient(BaseClient):
             request, read_balance, idempotent=True, retry_policy=retry_policy
         )
         return balance
-
-
-def _sms_status_is_final(status: SmsStatus) -> bool:
-    return status.is_final

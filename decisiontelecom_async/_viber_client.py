@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import StatusOutcome
-from decisiontelecom_async._bulk_calls import get_statuses_of, send_many_of
+from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
-from decisiontelecom_async._errors import FieldProblem, UnexpectedResponseError, ValidationError
+from decisiontelecom_async._errors import UnexpectedResponseError
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
-from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 from decisiontelecom_async._responses import json_result
+from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
     from decisiontelecom_async._progress import ProgressHook
@@ -26,17 +24,7 @@ __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
 DEFAULT_BASE_URL = "https://web.it-decision.com/v1/api"
 
 
-def check_message_id(message_id: object) -> int:
-    """Refuse a message id that cannot be one, before any request."""
-    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
-        raise ValidationError(
-            [FieldProblem("message_id", f"must be a positive int, got {message_id!r}")],
-            subject="status look-up",
-        )
-    return message_id
-
-
-class ViberClient(BaseClient):
+class ViberClient(StatusLookups[MessageReceipt]):
     """An async client for the Viber + SMS API.
 
     ::
@@ -118,6 +106,10 @@ class ViberClient(BaseClient):
         receipt, _ = await self._get_status(message_id, retry_policy=retry_policy)
         return receipt
 
+    @staticmethod
+    def _is_final(status: MessageReceipt) -> bool:
+        return status.is_final
+
     async def _get_status(
         self, message_id: int, *, retry_policy: RetryPolicy | None = None
     ) -> tuple[MessageReceipt, int]:
@@ -179,94 +171,6 @@ class ViberClient(BaseClient):
             progress_interval=progress_interval,
         )
 
-    def get_statuses(
-        self,
-        message_ids: Iterable[int] | AsyncIterable[int],
-        *,
-        concurrency: int | None = None,
-        progress: ProgressHook | None = None,
-        progress_interval: float = 0.5,
-        retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[MessageReceipt], None]:
-        """Look up every id; yield a :class:`StatusOutcome` for each as it finishes.
-
-        The same pattern as :meth:`send_many`: lazy input, ``concurrency``
-        look-ups in flight at most, completion order, one outcome per id; an
-        id that cannot be one (not a positive int) fails its own outcome with
-        :class:`ValidationError`, a refused key stops the run.
-        """
-        return get_statuses_of(
-            self,
-            message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            concurrency=concurrency,
-            progress=progress,
-            progress_interval=progress_interval,
-        )
-
-    async def wait_for_final_status(
-        self,
-        message_id: int,
-        *,
-        timeout: float,  # noqa: ASYNC109 - it also bounds the sleeps between polls
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
-    ) -> MessageReceipt:
-        """Poll the status until :attr:`MessageReceipt.is_final`; return that receipt.
-
-        Polls every ``poll_interval`` seconds at first, half as long again
-        after each look-up, up to ``max_poll_interval``; the look-ups share
-        the client's concurrency bound and rate limit. When ``timeout``
-        seconds pass first, raises :class:`StatusTimeoutError` (a
-        :class:`TimeoutError`) whose ``receipt`` is the last one read. An
-        error of a look-up (after the client's retries) is raised as is.
-        """
-        check_message_id(message_id)
-        return await wait_for_final_status_of(
-            self,
-            message_id,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            _receipt_is_final,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-        )
-
-    def wait_for_final_statuses(
-        self,
-        message_ids: Iterable[int] | AsyncIterable[int],
-        *,
-        timeout: float,
-        concurrency: int | None = None,
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-        progress: ProgressHook | None = None,
-        progress_interval: float = 0.5,
-        retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[MessageReceipt], None]:
-        """Wait for the final status of every id; yield each outcome once it is final.
-
-        Every id is polled as in :meth:`wait_for_final_status`, ``concurrency``
-        ids at a time (default 1000: a watched id costs a sleeping coroutine;
-        the requests stay bounded by ``max_concurrency``). ``timeout`` is one
-        deadline for the whole call, counted from the first outcome asked
-        for: an id not final by then gets an outcome whose ``error`` is a
-        :class:`StatusTimeoutError` and whose ``receipt`` is the last one read.
-        """
-        return wait_for_final_statuses_of(
-            self,
-            message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
-            _receipt_is_final,
-            timeout=timeout,
-            concurrency=concurrency,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            progress=progress,
-            progress_interval=progress_interval,
-        )
-
     def _parse_message_id(self, response: httpx.Response) -> int:
         body = json_result(response, redact=self._redactor)
         try:
@@ -288,7 +192,3 @@ class ViberClient(BaseClient):
                 status=response.status_code,
                 body=self._redactor(response.text),
             ) from None
-
-
-def _receipt_is_final(receipt: MessageReceipt) -> bool:
-    return receipt.is_final
