@@ -12,13 +12,13 @@ from decisiontelecom_async._enums import MessageType, SmsStatus, SourceType, Vib
 from decisiontelecom_async._errors import DecisionTelecomError, ValidationError
 from decisiontelecom_async._rules import viber_message_problems
 
-__all__ = ["MessageReceipt", "SendOutcome", "ViberMessage"]
+__all__ = ["MessageReceipt", "SendOutcome", "ViberMessage", "phone_to_str"]
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=enum.IntEnum)
 
 
-def _phone_to_str(value: object) -> object:
+def phone_to_str(value: object) -> object:
     """Accept a phone number given as an int, as the vendor's own samples do."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -109,7 +109,7 @@ class ViberMessage:
     """
 
     sender: str
-    receiver: str = attrs.field(converter=_phone_to_str)
+    receiver: str = attrs.field(converter=phone_to_str)
     text: str
     message_type: MessageType = attrs.field(
         default=MessageType.TEXT_ONLY,

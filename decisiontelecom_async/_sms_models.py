@@ -13,6 +13,7 @@ from decimal import Decimal
 import attrs
 
 from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._models import phone_to_str
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
 
 __all__ = [
@@ -37,13 +38,6 @@ MAX_NUMERIC_SENDER = 15
 _SENDER_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .-_&")
 
 
-def _digits_to_str(value: object) -> object:
-    """Accept a phone number given as an int, as the vendor's own samples do."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
 @attrs.frozen
 class SmsMessage:
     """One SMS for :class:`SmsClient`, checked at construction.
@@ -65,7 +59,7 @@ class SmsMessage:
     Raises :class:`ValidationError` naming every broken field.
     """
 
-    phone: str = attrs.field(converter=_digits_to_str)
+    phone: str = attrs.field(converter=phone_to_str)
     sender: str
     text: str
     delivery_report: bool = attrs.field(default=True, kw_only=True)
