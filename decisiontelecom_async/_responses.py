@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import httpx
 
+from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._errors import (
     APIError,
     AuthenticationError,
@@ -52,9 +53,7 @@ def decode_json(content: bytes) -> object:
         return _NOT_JSON
 
 
-def json_result(
-    response: httpx.Response, *, redact: Callable[[str], str] = str
-) -> Mapping[str, Any]:
+def json_result(response: Answer, *, redact: Callable[[str], str] = str) -> Mapping[str, Any]:
     """The JSON object of a successful answer; raise for anything else."""
     value = decode_json(response.content)
     raise_for_error_object(response, value, redact=redact)
@@ -75,7 +74,7 @@ def json_result(
 
 
 def raise_for_error_object(
-    response: httpx.Response, value: object, *, redact: Callable[[str], str] = str
+    response: Answer, value: object, *, redact: Callable[[str], str] = str
 ) -> None:
     """Raise the matching :class:`APIError` when ``value`` is the service's error object.
 
@@ -145,7 +144,7 @@ def api_error(
     )
 
 
-def status_error(response: httpx.Response, *, redact: Callable[[str], str] = str) -> APIError:
+def status_error(response: Answer, *, redact: Callable[[str], str] = str) -> APIError:
     """The exception for an HTTP failure that carries no error object."""
     status = response.status_code
     if not 400 <= status <= 599:  # noqa: PLR2004

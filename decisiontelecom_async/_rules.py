@@ -144,17 +144,18 @@ def _check_rich_media(
 def _check_media_presence(
     problems: list[FieldProblem], message: ViberMessage, message_type: MessageType
 ) -> None:
-    media = {
-        "image_url": message.image_url,
-        "button_caption": message.button_caption,
-        "button_action": message.button_action,
-    }
-    for field, value in media.items():
-        if message_type.has_image_and_button and value is None:
+    needs_media = message_type.has_image_and_button
+    media = (
+        ("image_url", message.image_url),
+        ("button_caption", message.button_caption),
+        ("button_action", message.button_action),
+    )
+    for field, value in media:
+        if needs_media and value is None:
             problems.append(
                 FieldProblem(field, f"is required for message_type {message_type.name}")
             )
-        elif not message_type.has_image_and_button and value is not None:
+        elif not needs_media and value is not None:
             problems.append(
                 FieldProblem(
                     field,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
@@ -194,7 +195,7 @@ class SmsClient(StatusLookups[SmsStatus]):
     async def _call(
         self,
         request: httpx.Request,
-        parse: Callable[[httpx.Response, Callable[[str], str]], _T],
+        parse: Callable[[Answer, Callable[[str], str]], _T],
         *,
         idempotent: bool,
         retry_policy: RetryPolicy | None,

@@ -28,8 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from urllib.parse import quote
 
-import httpx
-
+from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._converter import parse_id
 from decisiontelecom_async._enums import SmsErrorCode, SmsStatus, parse_enum
 from decisiontelecom_async._errors import SmsApiError, UnexpectedResponseError
@@ -205,7 +204,7 @@ def _error_answer(items: list[Item]) -> SmsApiError | MalformedAnswer | None:
 
 
 def _unexpected(
-    reason: str, response: httpx.Response, redact: Callable[[str], str]
+    reason: str, response: Answer, redact: Callable[[str], str]
 ) -> UnexpectedResponseError:
     # The reason may quote the body, and the body may echo the request URL.
     return UnexpectedResponseError(
@@ -213,7 +212,7 @@ def _unexpected(
     )
 
 
-def _answer(response: httpx.Response, redact: Callable[[str], str]) -> list[Item]:
+def _answer(response: Answer, redact: Callable[[str], str]) -> list[Item]:
     """The elements of a successful answer; raise the matching error for anything else."""
     raise_for_error_object(response, decode_json(response.content), redact=redact)
     problem: MalformedAnswer | None = None
@@ -233,7 +232,7 @@ def _answer(response: httpx.Response, redact: Callable[[str], str]) -> list[Item
     return items
 
 
-def _expect(response: httpx.Response, redact: Callable[[str], str], tag: str) -> object:
+def _expect(response: Answer, redact: Callable[[str], str], tag: str) -> object:
     """The value of a ``[tag, value]`` answer."""
     items = _answer(response, redact)
     if not items:
@@ -255,7 +254,7 @@ def _expect(response: httpx.Response, redact: Callable[[str], str], tag: str) ->
     return items[1][1]
 
 
-def read_message_id(response: httpx.Response, redact: Callable[[str], str]) -> int:
+def read_message_id(response: Answer, redact: Callable[[str], str]) -> int:
     """The id in a ``/send`` answer ``["msgid","<id>"]``."""
     value = _expect(response, redact, "msgid")
     try:
@@ -264,7 +263,7 @@ def read_message_id(response: httpx.Response, redact: Callable[[str], str]) -> i
         raise _unexpected(exc.reason, response, redact) from None
 
 
-def read_status(response: httpx.Response, redact: Callable[[str], str]) -> SmsStatus:
+def read_status(response: Answer, redact: Callable[[str], str]) -> SmsStatus:
     """The status in a ``/state`` answer ``["status","<code>"]`` (empty: unknown).
 
     A code this SDK does not know yet is read as :attr:`SmsStatus.UNKNOWN`.
@@ -297,7 +296,7 @@ def _decimal(value: object) -> Decimal | None:
     return number
 
 
-def read_balance(response: httpx.Response, redact: Callable[[str], str]) -> SmsBalance:
+def read_balance(response: Answer, redact: Callable[[str], str]) -> SmsBalance:
     """The account in a ``/balance`` answer.
 
     The answer is ``["balance":"<n>","credit":"<n>","currency":"<s>"]``.

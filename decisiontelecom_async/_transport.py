@@ -6,24 +6,23 @@ request provably never left, anything later means it may have been
 processed. The httpx exception is not chained: its text and its request
 could carry the URL, and the SMS API puts credentials there.
 
-With the ``fast`` extra installed, clients send through httpx-aiohttp's
-transport (:func:`fast_transport`). That package maps every
-``aiohttp.ClientConnectionError`` it does not know better to
-``httpx.ConnectTimeout``, a server that dropped the connection after the
-request included, which would read as "never sent" and let a send be
-repeated. So the aiohttp error it chains is classified here instead, and an
-aiohttp error it lets through unmapped becomes a :class:`TransportError` too.
+With the ``fast`` extra installed, clients the SDK builds send through
+aiohttp (:func:`fast_transport`, :mod:`._aiohttp_transport`), which chains
+the aiohttp error to the httpx one it raises. That aiohttp error is what gets
+classified and shown here, being the more precise of the two.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import ssl
 import sys
 import urllib.request
 
 import httpx
 
+from decisiontelecom_async._answer import Answer, BodyAnswer
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
 from decisiontelecom_async._redact import Redactor
 
@@ -117,36 +116,33 @@ def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> Tran
 
 
 def fast_transport(
-    limits: httpx.Limits, verify: object, *, trust_env: bool = True
+    limits: httpx.Limits, ssl_context: ssl.SSLContext, *, trust_env: bool = True
 ) -> httpx.AsyncBaseTransport | None:
-    """httpx-aiohttp's transport (the ``fast`` extra), or None to keep httpx's own.
+    """The SDK's aiohttp transport (the ``fast`` extra), or None to keep httpx's own.
 
     httpx's default transport costs several times the CPU per request of
     aiohttp's (encode/httpx#3215: httpcore's pool and AnyIO locks); behind the
-    same ``httpx.AsyncClient`` interface, aiohttp's transport removes that
-    ceiling. httpx's own transport stays in use when httpx-aiohttp is not
-    installed, and when the environment names a proxy, which httpx honours
-    and this transport would not.
+    same ``httpx.AsyncClient`` interface, aiohttp removes that ceiling.
+    httpx's own transport stays in use when aiohttp is not installed, and
+    when the environment names a proxy, which httpx honours and this
+    transport would not.
     """
     if trust_env and any(
         scheme in ("http", "https", "all") for scheme in urllib.request.getproxies()
     ):
         return None
     try:
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
+        from decisiontelecom_async._aiohttp_transport import (  # noqa: PLC0415 - optional
+            AiohttpTransport,
+        )
     except ImportError:
         return None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(
-        verify=verify,  # type: ignore[arg-type]
-        trust_env=trust_env,
-        limits=limits,
-    )
-    return transport
+    return AiohttpTransport(limits=limits, ssl_context=ssl_context)
 
 
 async def send_request(
     http: httpx.AsyncClient, request: httpx.Request, redactor: Redactor, *, direct: bool = False
-) -> httpx.Response:
+) -> Answer:
     """Send ``request``; raise :class:`TransportError` when no answer came back.
 
     ``direct`` (for a client the SDK built itself) hands the request straight
@@ -170,17 +166,24 @@ async def send_request(
     except httpx.TransportError as exc:
         raise _transport_error(_where(request, redactor), exc, redactor) from None
     except Exception as exc:
-        # An aiohttp error httpx-aiohttp let through without mapping it.
+        # An aiohttp error raised past a transport without being mapped.
         if _aiohttp_failure(exc) is None:
             raise
         raise _transport_error(_where(request, redactor), exc, redactor) from None
 
 
-async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answer:
     # _transport_for_url is how httpx picks the transport (mounts included);
     # test doubles such as respx hook in there too.
     transport = http._transport_for_url(request.url)  # noqa: SLF001
     response = await transport.handle_async_request(request)
+    stream = response.stream
+    if type(stream) is httpx.ByteStream and "Content-Encoding" not in response.headers:
+        # The body is in memory and there is nothing to decode (the SDK's
+        # aiohttp transport, test doubles): take it as is (_answer.py).
+        return BodyAnswer(
+            response.status_code, response.reason_phrase, response.headers, b"".join(stream)
+        )
     response.request = request
     try:
         await response.aread()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
@@ -171,7 +172,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
             progress_interval=progress_interval,
         )
 
-    def _parse_message_id(self, response: httpx.Response) -> int:
+    def _parse_message_id(self, response: Answer) -> int:
         body = json_result(response, redact=self._redactor)
         try:
             return parse_id(body.get("message_id"), "message_id")
@@ -182,7 +183,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
                 body=self._redactor(response.text),
             ) from None
 
-    def _parse_receipt(self, response: httpx.Response) -> MessageReceipt:
+    def _parse_receipt(self, response: Answer) -> MessageReceipt:
         body = json_result(response, redact=self._redactor)
         try:
             return receipt_from_wire(body)

@@ -1,0 +1,161 @@
+"""An httpx transport that sends through aiohttp (the ``fast`` extra).
+
+httpx's own transport costs several times the CPU per request of aiohttp's
+(encode/httpx#3215: httpcore's pool and AnyIO locks), which caps a bulk
+run far below what the network allows. :class:`AiohttpTransport` keeps the
+``httpx.AsyncClient`` interface and hands each request to an
+``aiohttp.ClientSession``, using only the public API of both libraries.
+
+Why not httpx-aiohttp, the published adapter: its 0.2.0 maps a server that
+dropped the connection after the request to ``httpx.ConnectTimeout``, which
+reads as "never sent" and would let a send be repeated; and it streams every
+answer through three layers of async iterators, which cost about as much CPU
+as the request itself. The SDK reads every answer whole, so this transport
+does too, with one ``read()``, and maps aiohttp's errors by whether the
+request can have reached the server.
+
+What it keeps from httpx: the request's headers exactly as httpx built them
+(aiohttp adds none of its own), redirects not followed, the body decoded by
+httpx from its ``Content-Encoding`` (aiohttp's decompression is off), the
+``connect``, ``read`` and ``pool`` timeouts. What it lacks: a ``write``
+timeout (aiohttp has none; the SDK's bodies fit in a socket buffer), proxies
+(:func:`decisiontelecom_async._transport.fast_transport` keeps httpx's own
+transport when the environment names one) and HTTP/2.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import httpx
+
+__all__ = ["AiohttpTransport"]
+
+# Header names aiohttp would otherwise add when httpx's request lacks them.
+_NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+
+
+def _httpx_error(exc: Exception) -> type[httpx.TransportError]:
+    """The httpx exception that says what ``exc`` (from aiohttp) means for the request.
+
+    Only a connection that could not be made, or a free one not found in
+    time, proves the request never left; everything later may have reached
+    the server. Most specific first: a connect timeout is a server timeout.
+    """
+    kinds: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+        (aiohttp.ClientConnectorError, httpx.ConnectError),
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+        (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+        (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+        (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+        (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError, httpx.ReadError),
+    )
+    for kind, mapped in kinds:
+        if isinstance(exc, kind):
+            return mapped
+    return httpx.ReadError
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Send httpx requests through one ``aiohttp.ClientSession``, opened on first use.
+
+    ``limits.max_connections`` bounds the connections (``None``: no bound),
+    ``limits.keepalive_expiry`` how long an idle one is kept. ``ssl_context``
+    verifies the server as httpx's would.
+    """
+
+    def __init__(self, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._limits = limits
+        self._ssl_context = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._closed = False
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        # A session belongs to the event loop it is made in, so it waits for
+        # the first request rather than being made with the client.
+        expiry = self._limits.keepalive_expiry
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl_context if self._ssl_context is not None else True,
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=expiry if expiry is not None else 5.0,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        return self._session
+
+    def _timeout_for(self, timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool"))
+        found = self._timeouts.get(key)
+        if found is None:
+            connect, read, pool = key
+            # aiohttp's "connect" covers waiting for a pooled connection and
+            # making a new one; "sock_connect" the making alone.
+            acquire = None if connect is None or pool is None else connect + pool
+            found = aiohttp.ClientTimeout(
+                total=None, connect=acquire, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 8:  # noqa: PLR2004 - a client uses one or two
+                self._timeouts[key] = found
+        return found
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``; answer with its response, the body in memory."""
+        if self._closed:
+            msg = "the transport is closed"
+            raise RuntimeError(msg)
+        session = self._session or self._open_session()
+        body = await request.aread()
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+        ]
+        timeout = self._timeout_for(request.extensions.get("timeout", {}))
+        try:
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as answer:
+                content = await answer.read()
+                status, raw_headers, reason = answer.status, answer.raw_headers, answer.reason
+                version = answer.version
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc)(str(exc), request=request) from exc
+        except (TimeoutError, OSError) as exc:
+            # Raised past aiohttp's own classes: the request may have gone out.
+            raise httpx.ReadError(str(exc), request=request) from exc
+        extensions: dict[str, Any] = {
+            "http_version": f"HTTP/{version.major}.{version.minor}".encode() if version else b"",
+            "reason_phrase": (reason or "").encode("latin-1", "replace"),
+        }
+        # Unread, as from any transport: httpx decodes the body by its
+        # Content-Encoding when it is read.
+        return httpx.Response(
+            status,
+            headers=list(raw_headers),
+            stream=httpx.ByteStream(content),
+            extensions=extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        """Close the session and its connections; the transport refuses requests after."""
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
