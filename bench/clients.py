@@ -7,14 +7,17 @@ own) and sends the same send-viber body to the loopback server of
 ``bench/server.py``:
 
 * ``sdk``: ``ViberClient.send_many`` over a generator of ``ViberMessage``
-  (httpx-aiohttp's transport, the default when the ``fast`` extra is there);
+  (the SDK's aiohttp transport, the default when the ``fast`` extra is there);
 * ``sdk-httpx``: the same through httpx's own transport
   (``http_client=httpx.AsyncClient(...)``);
 * ``httpx``: raw ``httpx.AsyncClient`` (httpx's own transport), one task per
   message under an ``asyncio.Semaphore``, the way it is usually written;
-* ``httpx-aiohttp``: the same with httpx-aiohttp's transport;
+* ``httpx-aiohttp``: the same over the SDK's aiohttp transport (the same
+  transport as ``sdk``: the baseline for the SDK layer's own cost);
 * ``httpx-aiohttp-workers``: the leanest raw loop over that transport:
   ``C`` tasks each posting in a loop (no task per message, no semaphore);
+* ``httpx-httpx_aiohttp``: raw httpx over httpx-aiohttp 0.2.0's transport,
+  the published adapter the SDK's own transport replaces;
 * ``aiohttp``: raw ``aiohttp.ClientSession``, one task per message under a
   semaphore;
 * ``vendor``: the vendor's SDK (``decisiontelecom`` 1.0.0), one
@@ -129,10 +132,16 @@ async def raw_httpx(url: str, concurrency: int, *, transport: str, workers: bool
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415
+        from decisiontelecom_async._aiohttp_transport import AiohttpTransport  # noqa: PLC0415
 
         http = httpx.AsyncClient(
             transport=AiohttpTransport(limits=limits), timeout=30.0, headers=headers()
+        )
+    elif transport == "httpx_aiohttp":
+        from httpx_aiohttp import AiohttpTransport as PublishedTransport  # noqa: PLC0415
+
+        http = httpx.AsyncClient(
+            transport=PublishedTransport(limits=limits), timeout=30.0, headers=headers()
         )
     else:
         http = httpx.AsyncClient(limits=limits, timeout=30.0, headers=headers())
@@ -264,10 +273,16 @@ async def measure_async(args: argparse.Namespace) -> dict[str, Any]:
     elif args.variant == "aiohttp":
         phase = await raw_aiohttp(args.url, args.concurrency)
     else:
+        transports = {
+            "httpx": "httpx",
+            "httpx-aiohttp": "aiohttp",
+            "httpx-aiohttp-workers": "aiohttp",
+            "httpx-httpx_aiohttp": "httpx_aiohttp",
+        }
         phase = await raw_httpx(
             args.url,
             args.concurrency,
-            transport="aiohttp" if args.variant.startswith("httpx-aiohttp") else "httpx",
+            transport=transports[args.variant],
             workers=args.variant.endswith("-workers"),
         )
     base = rss_mb()

@@ -14,13 +14,18 @@ as the request itself. The SDK reads every answer whole, so this transport
 does too, with one ``read()``, and maps aiohttp's errors by whether the
 request can have reached the server.
 
-What it keeps from httpx: the request's headers exactly as httpx built them
-(aiohttp adds none of its own), redirects not followed, the body decoded by
-httpx from its ``Content-Encoding`` (aiohttp's decompression is off), the
-``connect``, ``read`` and ``pool`` timeouts. What it lacks: a ``write``
-timeout (aiohttp has none; the SDK's bodies fit in a socket buffer), proxies
-(:func:`decisiontelecom_async._transport.fast_transport` keeps httpx's own
-transport when the environment names one) and HTTP/2.
+What it keeps from httpx: the request's headers as httpx built them (aiohttp
+adds none of its own) and its URL as httpx escaped it (an empty query's
+``?`` aside), redirects not
+followed, the body decoded by httpx from its ``Content-Encoding`` (aiohttp's
+decompression is off), and the ``read`` timeout. Where aiohttp differs:
+a streamed request body is read whole and sent with a ``Content-Length``;
+waiting for a pooled connection and making one share one bound, ``connect``
++ ``pool``; header values must be UTF-8; ``max_keepalive_connections`` is
+not a separate bound (``max_connections`` is); an answer with bytes after
+its body is refused. What it lacks: a ``write`` timeout (the SDK's bodies
+fit in a socket buffer), proxies (:func:`._transport.fast_transport` keeps
+httpx's own transport when the environment names one) and HTTP/2.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 __all__ = ["AiohttpTransport"]
 
@@ -60,6 +66,25 @@ def _httpx_error(exc: Exception) -> type[httpx.TransportError]:
         if isinstance(exc, kind):
             return mapped
     return httpx.ReadError
+
+
+def _aiohttp_headers(raw: list[tuple[bytes, bytes]], encoding: str) -> list[tuple[str, str]]:
+    """The raw headers of an httpx request as aiohttp takes them, in the same order.
+
+    Two adjustments. The body goes out whole with its ``Content-Length``
+    (aiohttp adds it), so a ``Transfer-Encoding`` from a streamed httpx body
+    is left out. And aiohttp keeps a repeated header only when every
+    repetition is spelled like the first, so repetitions take its spelling.
+    """
+    spellings: dict[bytes, bytes] = {}
+    headers: list[tuple[str, str]] = []
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            continue
+        spelled = spellings.setdefault(lowered, name)
+        headers.append((spelled.decode(encoding), value.decode(encoding)))
+    return headers
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -101,9 +126,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         found = self._timeouts.get(key)
         if found is None:
             connect, read, pool = key
-            # aiohttp's "connect" covers waiting for a pooled connection and
-            # making a new one; "sock_connect" the making alone.
-            acquire = None if connect is None or pool is None else connect + pool
+            # aiohttp has one bound for waiting for a pooled connection and
+            # making a new one ("connect"), and one for the making alone
+            # ("sock_connect"): the first gets connect + pool, or whichever
+            # of the two is set.
+            bounds = [bound for bound in (connect, pool) if bound is not None]
+            acquire = sum(bounds) if bounds else None
             found = aiohttp.ClientTimeout(
                 total=None, connect=acquire, sock_connect=connect, sock_read=read
             )
@@ -118,14 +146,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise RuntimeError(msg)
         session = self._session or self._open_session()
         body = await request.aread()
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
-        ]
+        encoding = request.headers.encoding
+        if encoding not in ("ascii", "utf-8"):
+            # aiohttp writes header values as UTF-8; other bytes would change.
+            msg = "a header value is not UTF-8, which this transport cannot send as it is"
+            raise httpx.LocalProtocolError(msg, request=request)
+        headers = _aiohttp_headers(request.headers.raw, encoding)
+        # encoded=True: the URL goes out exactly as httpx escaped it.
+        url = yarl.URL(str(request.url), encoded=True)
         timeout = self._timeout_for(request.extensions.get("timeout", {}))
         try:
             async with session.request(
                 request.method,
-                str(request.url),
+                url,
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,

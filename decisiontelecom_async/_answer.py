@@ -17,7 +17,7 @@ from typing import Protocol
 
 import httpx
 
-__all__ = ["Answer", "BodyAnswer"]
+__all__ = ["Answer", "BodyAnswer", "text_of"]
 
 
 class Answer(Protocol):
@@ -38,10 +38,6 @@ class Answer(Protocol):
     @property
     def content(self) -> bytes:
         """The body, decoded from its ``Content-Encoding``."""
-
-    @property
-    def text(self) -> str:
-        """The body as text, in its charset (UTF-8 when none is named)."""
 
     @property
     def is_success(self) -> bool:
@@ -66,24 +62,36 @@ class BodyAnswer:
         """Whether the status is 2xx."""
         return 200 <= self.status_code < 300  # noqa: PLR2004
 
-    @property
-    def text(self) -> str:
-        """The body as text, as ``httpx.Response.text`` would decode it."""
-        return self.content.decode(_charset(self.headers.get("content-type")), errors="replace")
-
     def __repr__(self) -> str:
         return f"<BodyAnswer [{self.status_code}]>"
 
 
-def _charset(content_type: str | None) -> str:
-    """The codec named by a ``Content-Type``'s charset, or UTF-8."""
-    if content_type:
-        parsed = email.message.Message()
-        parsed["content-type"] = content_type
-        charset = parsed.get_param("charset")
-        if isinstance(charset, str):
-            try:
-                return codecs.lookup(charset.strip("'\"")).name
-            except LookupError:
-                pass
-    return "utf-8"
+def text_of(answer: Answer) -> str:
+    """The body as text, in the charset its ``Content-Type`` names (else UTF-8).
+
+    As ``httpx.Response.text`` decodes it, undecodable bytes replaced, but
+    never raising: a charset that names no text codec (``hex``, ``rot13``)
+    or no codec at all falls back to UTF-8. Error messages quote this.
+    """
+    content = answer.content
+    charset = _charset(answer.headers.get("content-type"))
+    if charset is not None:
+        try:
+            return content.decode(charset, errors="replace")
+        except LookupError:  # a codec, but not one from bytes to text
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    parsed = email.message.Message()
+    parsed["content-type"] = content_type
+    charset = parsed.get_content_charset()
+    if charset is None:
+        return None
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None

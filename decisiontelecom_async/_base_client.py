@@ -301,6 +301,15 @@ class BaseClient:
         known, and the body is handed over as the in-memory stream httpx
         would make of it. Half the CPU the SDK itself spends on a message.
         """
+        if content is None and method in ("POST", "PUT", "PATCH"):
+            # httpx puts the Content-Length: 0 of a bodyless write right after
+            # Host; no call of the SDK sends one, so httpx builds it.
+            return httpx.Request(
+                method,
+                url,
+                headers=self._merged_headers(json=False),
+                extensions={"timeout": dict(self._timeout_dict)},
+            )
         key = (url.netloc, content is not None)
         prototype = self._request_headers.get(key)
         if prototype is None:
@@ -312,13 +321,11 @@ class BaseClient:
         headers = httpx.Headers(prototype, encoding=prototype.encoding)
         if content is not None:
             headers["Content-Length"] = str(len(content))
-        elif method in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = "0"
         request = httpx.Request(
             method,
             url,
             stream=httpx.ByteStream(content or b""),
-            extensions={"timeout": self._timeout_dict},
+            extensions={"timeout": dict(self._timeout_dict)},
         )
         # Handed to httpx.Request, they would be copied and their encoding forgotten.
         request.headers = headers

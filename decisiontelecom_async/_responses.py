@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._errors import (
     APIError,
     AuthenticationError,
@@ -62,13 +62,13 @@ def json_result(response: Answer, *, redact: Callable[[str], str] = str) -> Mapp
     if value is _NOT_JSON:
         reason = "the body is empty" if not response.content.strip() else "the body is not JSON"
         raise UnexpectedResponseError(
-            reason, status=response.status_code, body=redact(response.text)
+            reason, status=response.status_code, body=redact(text_of(response))
         )
     if not isinstance(value, dict):
         raise UnexpectedResponseError(
             f"expected a JSON object, got {type(value).__name__}",
             status=response.status_code,
-            body=redact(response.text),
+            body=redact(text_of(response)),
         )
     return value
 
@@ -84,7 +84,7 @@ def raise_for_error_object(
         raise api_error(
             value,
             http_status=response.status_code,
-            body=response.text,
+            body=text_of(response),
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             redact=redact,
         )
@@ -151,7 +151,7 @@ def status_error(response: Answer, *, redact: Callable[[str], str] = str) -> API
         raise UnexpectedResponseError(
             "the service answered with an unexpected HTTP status",
             status=status,
-            body=redact(response.text),
+            body=redact(text_of(response)),
         )
     return _build(
         _error_class(status, None),
@@ -160,7 +160,7 @@ def status_error(response: Answer, *, redact: Callable[[str], str] = str) -> API
         code=None,
         status=status,
         http_status=status,
-        body=redact(response.text),
+        body=redact(text_of(response)),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
 

@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from urllib.parse import quote
 
-from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._converter import parse_id
 from decisiontelecom_async._enums import SmsErrorCode, SmsStatus, parse_enum
 from decisiontelecom_async._errors import SmsApiError, UnexpectedResponseError
@@ -208,7 +208,7 @@ def _unexpected(
 ) -> UnexpectedResponseError:
     # The reason may quote the body, and the body may echo the request URL.
     return UnexpectedResponseError(
-        redact(reason), status=response.status_code, body=redact(response.text)
+        redact(reason), status=response.status_code, body=redact(text_of(response))
     )
 
 
@@ -217,7 +217,7 @@ def _answer(response: Answer, redact: Callable[[str], str]) -> list[Item]:
     raise_for_error_object(response, decode_json(response.content), redact=redact)
     problem: MalformedAnswer | None = None
     try:
-        items = read_items(response.text)
+        items = read_items(text_of(response))
     except MalformedAnswer as exc:
         problem = exc
     else:

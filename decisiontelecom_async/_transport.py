@@ -75,6 +75,12 @@ def _aiohttp_failure(exc: BaseException) -> tuple[BaseException, bool, str] | No
     kinds: tuple[tuple[type[BaseException], bool, str], ...] = (
         (aiohttp.ClientConnectorError, True, "could not connect"),
         (
+            aiohttp.ServerFingerprintMismatch,
+            True,
+            "the server's certificate does not match the expected fingerprint",
+        ),
+        (aiohttp.InvalidURL, True, "the URL cannot be requested"),
+        (
             aiohttp.ConnectionTimeoutError,
             True,
             "timed out connecting or waiting for a free connection",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
@@ -180,7 +180,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
             raise UnexpectedResponseError(
                 self._redactor(exc.reason),
                 status=response.status_code,
-                body=self._redactor(response.text),
+                body=self._redactor(text_of(response)),
             ) from None
 
     def _parse_receipt(self, response: Answer) -> MessageReceipt:
@@ -191,5 +191,5 @@ class ViberClient(StatusLookups[MessageReceipt]):
             raise UnexpectedResponseError(
                 self._redactor(exc.reason),
                 status=response.status_code,
-                body=self._redactor(response.text),
+                body=self._redactor(text_of(response)),
             ) from None
