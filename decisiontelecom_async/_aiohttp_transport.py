@@ -38,6 +38,8 @@ import aiohttp
 import httpx
 import yarl
 
+from decisiontelecom_async._answer import Answer, BodyAnswer
+
 __all__ = ["AiohttpTransport"]
 
 # Header names aiohttp would otherwise add when httpx's request lacks them.
@@ -85,6 +87,47 @@ def _aiohttp_headers(raw: list[tuple[bytes, bytes]], encoding: str) -> list[tupl
         spelled = spellings.setdefault(lowered, name)
         headers.append((spelled.decode(encoding), value.decode(encoding)))
     return headers
+
+
+class _Exchange:
+    """What came back for one request, the body read whole."""
+
+    __slots__ = ("content", "encoded", "raw_headers", "reason", "status", "version")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        raw_headers: tuple[tuple[bytes, bytes], ...],
+        content: bytes,
+        version: aiohttp.HttpVersion | None,
+        *,
+        encoded: bool,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.raw_headers = raw_headers
+        self.content = content
+        self.version = version
+        self.encoded = encoded
+
+    def response(self, request: httpx.Request) -> httpx.Response:
+        """The answer as an unread ``httpx.Response``, as any transport gives it.
+
+        httpx decodes the body by its ``Content-Encoding`` when it is read.
+        """
+        version = self.version
+        extensions: dict[str, Any] = {
+            "http_version": f"HTTP/{version.major}.{version.minor}".encode() if version else b"",
+            "reason_phrase": self.reason.encode("latin-1", "replace"),
+        }
+        return httpx.Response(
+            self.status,
+            headers=list(self.raw_headers),
+            stream=httpx.ByteStream(self.content),
+            extensions=extensions,
+            request=request,
+        )
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -141,6 +184,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; answer with its response, the body in memory."""
+        exchange = await self._exchange(request)
+        return exchange.response(request)
+
+    async def answer(self, request: httpx.Request) -> Answer:
+        """Send ``request`` for the SDK's own client; answer without an ``httpx.Response``.
+
+        What :meth:`handle_async_request` gives once read, minus the cost of
+        building and reading an ``httpx.Response`` (a tenth of the SDK's own
+        CPU per message) when the body needs no decoding; when it does,
+        httpx decodes it, as it would.
+        """
+        exchange = await self._exchange(request)
+        if exchange.encoded:
+            response = exchange.response(request)
+            response.read()
+            return response
+        return BodyAnswer(exchange.status, exchange.reason, exchange.raw_headers, exchange.content)
+
+    async def _exchange(self, request: httpx.Request) -> _Exchange:
         if self._closed:
             msg = "the transport is closed"
             raise RuntimeError(msg)
@@ -165,26 +227,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
             ) as answer:
                 content = await answer.read()
-                status, raw_headers, reason = answer.status, answer.raw_headers, answer.reason
-                version = answer.version
+                return _Exchange(
+                    answer.status,
+                    answer.reason or "",
+                    answer.raw_headers,
+                    content,
+                    answer.version,
+                    encoded="Content-Encoding" in answer.headers,
+                )
         except aiohttp.ClientError as exc:
             raise _httpx_error(exc)(str(exc), request=request) from exc
         except (TimeoutError, OSError) as exc:
             # Raised past aiohttp's own classes: the request may have gone out.
             raise httpx.ReadError(str(exc), request=request) from exc
-        extensions: dict[str, Any] = {
-            "http_version": f"HTTP/{version.major}.{version.minor}".encode() if version else b"",
-            "reason_phrase": (reason or "").encode("latin-1", "replace"),
-        }
-        # Unread, as from any transport: httpx decodes the body by its
-        # Content-Encoding when it is read.
-        return httpx.Response(
-            status,
-            headers=list(raw_headers),
-            stream=httpx.ByteStream(content),
-            extensions=extensions,
-            request=request,
-        )
 
     async def aclose(self) -> None:
         """Close the session and its connections; the transport refuses requests after."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import email.message
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
@@ -45,17 +46,33 @@ class Answer(Protocol):
 
 
 class BodyAnswer:
-    """An answer whose body was read whole and needs no decoding."""
+    """An answer whose body was read whole and needs no decoding.
 
-    __slots__ = ("content", "headers", "reason_phrase", "status_code")
+    ``headers`` may be given raw, as ``(name, value)`` byte pairs; they
+    become ``httpx.Headers`` when first read, which most answers never are.
+    """
+
+    __slots__ = ("_headers", "content", "reason_phrase", "status_code")
 
     def __init__(
-        self, status_code: int, reason_phrase: str, headers: httpx.Headers, content: bytes
+        self,
+        status_code: int,
+        reason_phrase: str,
+        headers: httpx.Headers | Sequence[tuple[bytes, bytes]],
+        content: bytes,
     ) -> None:
         self.status_code = status_code
         self.reason_phrase = reason_phrase
-        self.headers = headers
+        self._headers = headers
         self.content = content
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The answer's headers."""
+        headers = self._headers
+        if not isinstance(headers, httpx.Headers):
+            headers = self._headers = httpx.Headers(list(headers))
+        return headers
 
     @property
     def is_success(self) -> bool:

@@ -410,19 +410,24 @@ class BaseClient:
     ) -> tuple[_T, int]:
         """Send ``request`` with retries; return the parsed result and the attempts made."""
         self._ensure_usable()
-        attempts = 0
+        policy = retry_policy or self._retry_policy
+        started = self._now()
+        try:
+            # Most calls succeed at once: the first attempt goes straight out.
+            return await self._send_once(request, parse, retry_policy=policy), 1
+        except DecisionTelecomError as exc:
+            first_failure = exc
+        attempts = 1
 
         async def attempt() -> _T:
             nonlocal attempts
             attempts += 1
-            return await self._send_once(
-                request, parse, attempt=attempts, retry_policy=retry_policy
-            )
+            return await self._send_once(request, parse, attempt=attempts, retry_policy=policy)
 
         try:
             return await call_with_retries(
                 attempt,
-                retry_policy or self._retry_policy,
+                policy,
                 idempotent=idempotent,
                 sleep=self._sleep_now,
                 describe=f"{request.method} {request.url.path}",
@@ -430,6 +435,8 @@ class BaseClient:
                 # the error of the request that went out, not "not sent".
                 on_retry=on_retry if on_retry is not None else note_failed_attempt,
                 clock=self._now,
+                first_failure=first_failure,
+                started=started,
             )
         except DecisionTelecomError as exc:
             # Errors are raised "from None": that hides httpx's exception in

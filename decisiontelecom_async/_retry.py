@@ -143,45 +143,11 @@ def _status_of(exc: BaseException | None) -> str:
     return str(status) if isinstance(status, int) else "none"
 
 
-async def call_with_retries(
-    attempt: Callable[[], Awaitable[_T]],
-    policy: RetryPolicy,
-    *,
-    idempotent: bool,
-    sleep: Callable[[float], Awaitable[None]],
+def _before_sleep(
     describe: str,
-    on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> tuple[_T, int]:
-    """Run ``attempt`` until it succeeds or ``policy`` gives up.
-
-    Returns the result and the number of attempts made. On failure the last
-    exception is raised with its ``attempts`` set. ``clock`` measures the
-    policy's time budget; ``sleep`` waits between attempts.
-    """
-    attempts = 0
-    started = clock()
-
-    def retryable(exc: BaseException) -> bool:
-        return is_retryable(
-            exc,
-            idempotent=idempotent,
-            retry_unknown_outcome=policy.retry_unknown_outcome,
-            max_retry_after=policy.max_retry_after,
-        )
-
-    # The first attempt runs outside tenacity: setting up its machinery costs
-    # as much CPU as building the request, and most calls succeed at once.
-    # A failure worth retrying is handed to tenacity as its first attempt.
-    try:
-        return await attempt(), 1
-    except DecisionTelecomError as exc:
-        if policy.max_retries == 0 or not retryable(exc):
-            exc.attempts = 1
-            raise
-        first_failure: DecisionTelecomError | None = exc
-    attempts = 1
-
+    policy: RetryPolicy,
+    on_retry: Callable[[DecisionTelecomError, float], None] | None,
+) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
@@ -197,14 +163,63 @@ async def call_with_retries(
         if on_retry is not None and isinstance(exc, DecisionTelecomError):
             on_retry(exc, wait)
 
+    return before_sleep
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[_T]],
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    sleep: Callable[[float], Awaitable[None]],
+    describe: str,
+    on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    first_failure: DecisionTelecomError | None = None,
+    started: float | None = None,
+) -> tuple[_T, int]:
+    """Run ``attempt`` until it succeeds or ``policy`` gives up.
+
+    Returns the result and the number of attempts made. On failure the last
+    exception is raised with its ``attempts`` set. ``clock`` measures the
+    policy's time budget (from ``started``, else now); ``sleep`` waits
+    between attempts. A caller that made the first attempt itself passes
+    its error as ``first_failure``, and ``attempt`` makes the next ones.
+    """
+    attempts = 0
+    if started is None:
+        started = clock()
+
+    def retryable(exc: BaseException) -> bool:
+        return is_retryable(
+            exc,
+            idempotent=idempotent,
+            retry_unknown_outcome=policy.retry_unknown_outcome,
+            max_retry_after=policy.max_retry_after,
+        )
+
+    # The first attempt runs outside tenacity: setting up its machinery costs
+    # as much CPU as building the request, and most calls succeed at once.
+    # A failure worth retrying is handed to tenacity as its first attempt.
+    if first_failure is None:
+        try:
+            return await attempt(), 1
+        except DecisionTelecomError as exc:
+            first_failure = exc
+    if policy.max_retries == 0 or not retryable(first_failure):
+        first_failure.attempts = 1
+        raise first_failure
+    attempts = 1
+
     retrying = tenacity.AsyncRetrying(
         stop=_stop_for(policy, clock, started),
         wait=_wait_for(policy),
         retry=tenacity.retry_if_exception(retryable),
         sleep=sleep,
-        before_sleep=before_sleep,
+        before_sleep=_before_sleep(describe, policy, on_retry),
         reraise=True,
     )
+    result: _T
     try:
         async for attempt_context in retrying:
             with attempt_context:

@@ -19,12 +19,16 @@ import re
 import ssl
 import sys
 import urllib.request
+from typing import TYPE_CHECKING, cast
 
 import httpx
 
 from decisiontelecom_async._answer import Answer, BodyAnswer
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
 from decisiontelecom_async._redact import Redactor
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._aiohttp_transport import AiohttpTransport
 
 __all__ = ["fast_transport", "send_request"]
 
@@ -182,6 +186,11 @@ async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answe
     # _transport_for_url is how httpx picks the transport (mounts included);
     # test doubles such as respx hook in there too.
     transport = http._transport_for_url(request.url)  # noqa: SLF001
+    # The SDK's own aiohttp transport (imported only once the extra is in
+    # use) answers without building an httpx.Response.
+    own = sys.modules.get("decisiontelecom_async._aiohttp_transport")
+    if own is not None and type(transport) is own.AiohttpTransport:
+        return await cast("AiohttpTransport", transport).answer(request)
     response = await transport.handle_async_request(request)
     stream = response.stream
     if type(stream) is httpx.ByteStream and "Content-Encoding" not in response.headers:
