@@ -27,6 +27,7 @@ from yarl import URL
 
 from decisiontelecom_async import TransportError, UnexpectedResponseError
 from decisiontelecom_async._aiohttp_transport import AiohttpTransport, _httpx_error
+from decisiontelecom_async._answer import BodyAnswer, text_of
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._transport import _NEVER_SENT, _aiohttp_failure, send_request
 
@@ -921,6 +922,28 @@ async def test_sdk_reads_the_answer_through_the_transport(encoded: bool) -> None
         answer = await send_request(http, request, Redactor(), direct=True)
     assert (answer.status_code, answer.reason_phrase, answer.is_success) == (200, "OK", True)
     assert answer.content == body
+    # A plain body skips httpx.Response; one to decode is httpx's to decode.
+    assert type(answer) is (httpx.Response if encoded else BodyAnswer)
+
+
+async def test_sdk_answer_keeps_every_header_and_the_reason() -> None:
+    raw = (
+        b"HTTP/1.1 429 Slow Down Please\r\nRetry-After: 7\r\nSet-Cookie: a=1\r\n"
+        b"Set-Cookie: b=2\r\nContent-Type: text/plain; charset=windows-1251\r\n"
+        b"Content-Length: 6\r\n\r\n" + "Привет".encode("cp1251")
+    )
+    async with serve(answer_each(raw)) as srv, client() as http:
+        request = http.build_request("POST", srv.url + "/send", content=b"{}")
+        answer = await send_request(http, request, Redactor(), direct=True)
+    assert type(answer) is BodyAnswer
+    assert (answer.status_code, answer.reason_phrase, answer.is_success) == (
+        429,
+        "Slow Down Please",
+        False,
+    )
+    assert answer.headers["retry-after"] == "7"
+    assert answer.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert text_of(answer) == "Привет"
 
 
 async def test_sdk_corrupt_gzip_is_an_unexpected_response() -> None:
