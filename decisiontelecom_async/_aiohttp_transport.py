@@ -16,16 +16,16 @@ request can have reached the server.
 
 What it keeps from httpx: the request's headers as httpx built them (aiohttp
 adds none of its own) and its URL as httpx escaped it (an empty query's
-``?`` aside), redirects not
-followed, the body decoded by httpx from its ``Content-Encoding`` (aiohttp's
-decompression is off), and the ``read`` timeout. Where aiohttp differs:
-a streamed request body is read whole and sent with a ``Content-Length``;
-waiting for a pooled connection and making one share one bound, ``connect``
-+ ``pool``; header values must be UTF-8; ``max_keepalive_connections`` is
-not a separate bound (``max_connections`` is); an answer with bytes after
-its body is refused. What it lacks: a ``write`` timeout (the SDK's bodies
-fit in a socket buffer), proxies (:func:`._transport.fast_transport` keeps
-httpx's own transport when the environment names one) and HTTP/2.
+``?`` aside), redirects not followed, the body decoded by httpx from its
+``Content-Encoding`` (aiohttp's decompression is off), and the ``read``
+timeout. Where aiohttp differs: a streamed request body is read whole and
+sent with a ``Content-Length``; waiting for a pooled connection and making
+one share one bound, ``connect`` + ``pool``; header values must be UTF-8;
+``max_keepalive_connections`` is not a separate bound (``max_connections``
+is); an answer with bytes after its body is refused. What it lacks: a
+``write`` timeout (the SDK's bodies fit in a socket buffer), proxies
+(:func:`._transport.fast_transport` keeps httpx's own transport when the
+environment names one) and HTTP/2.
 """
 
 from __future__ import annotations
