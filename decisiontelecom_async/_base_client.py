@@ -315,7 +315,6 @@ class BaseClient:
         if prototype is None:
             merged = self._merged_headers(json=content is not None)
             prototype = httpx.Headers([(b"Host", url.netloc), *merged.raw])
-            prototype = httpx.Headers(prototype, encoding=prototype.encoding)
             if len(self._request_headers) < _MAX_CACHED_URLS:
                 self._request_headers[key] = prototype
         headers = httpx.Headers(prototype, encoding=prototype.encoding)
@@ -417,17 +416,16 @@ class BaseClient:
             return await self._send_once(request, parse, retry_policy=policy), 1
         except DecisionTelecomError as exc:
             first_failure = exc
-        attempts = 1
 
-        async def attempt() -> _T:
-            nonlocal attempts
-            attempts += 1
-            return await self._send_once(request, parse, attempt=attempts, retry_policy=policy)
+        async def attempt(number: int) -> _T:
+            return await self._send_once(request, parse, attempt=number, retry_policy=policy)
 
         try:
             return await call_with_retries(
                 attempt,
                 policy,
+                first_failure=first_failure,
+                started=started,
                 idempotent=idempotent,
                 sleep=self._sleep_now,
                 describe=f"{request.method} {request.url.path}",
@@ -435,8 +433,6 @@ class BaseClient:
                 # the error of the request that went out, not "not sent".
                 on_retry=on_retry if on_retry is not None else note_failed_attempt,
                 clock=self._now,
-                first_failure=first_failure,
-                started=started,
             )
         except DecisionTelecomError as exc:
             # Errors are raised "from None": that hides httpx's exception in

@@ -167,28 +167,27 @@ def _before_sleep(
 
 
 async def call_with_retries(
-    attempt: Callable[[], Awaitable[_T]],
+    attempt: Callable[[int], Awaitable[_T]],
     policy: RetryPolicy,
     *,
+    first_failure: DecisionTelecomError,
+    started: float,
     idempotent: bool,
     sleep: Callable[[float], Awaitable[None]],
     describe: str,
     on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
-    first_failure: DecisionTelecomError | None = None,
-    started: float | None = None,
 ) -> tuple[_T, int]:
-    """Run ``attempt`` until it succeeds or ``policy`` gives up.
+    """Retry a call whose first attempt failed with ``first_failure``.
 
-    Returns the result and the number of attempts made. On failure the last
-    exception is raised with its ``attempts`` set. ``clock`` measures the
-    policy's time budget (from ``started``, else now); ``sleep`` waits
-    between attempts. A caller that made the first attempt itself passes
-    its error as ``first_failure``, and ``attempt`` makes the next ones.
+    The caller makes the first attempt itself: setting up tenacity costs as
+    much CPU as building the request, and most calls succeed at once.
+    ``attempt(n)`` makes attempt ``n`` (2, 3, ...) until one succeeds or
+    ``policy`` gives up. Returns the result and the number of attempts made;
+    on failure the last exception is raised with its ``attempts`` set.
+    ``clock`` measures the policy's time budget from ``started`` (when the
+    first attempt began); ``sleep`` waits between attempts.
     """
-    attempts = 0
-    if started is None:
-        started = clock()
 
     def retryable(exc: BaseException) -> bool:
         return is_retryable(
@@ -198,18 +197,12 @@ async def call_with_retries(
             max_retry_after=policy.max_retry_after,
         )
 
-    # The first attempt runs outside tenacity: setting up its machinery costs
-    # as much CPU as building the request, and most calls succeed at once.
-    # A failure worth retrying is handed to tenacity as its first attempt.
-    if first_failure is None:
-        try:
-            return await attempt(), 1
-        except DecisionTelecomError as exc:
-            first_failure = exc
     if policy.max_retries == 0 or not retryable(first_failure):
         first_failure.attempts = 1
         raise first_failure
     attempts = 1
+    # The first failure is handed to tenacity as its first attempt.
+    pending: DecisionTelecomError | None = first_failure
 
     retrying = tenacity.AsyncRetrying(
         stop=_stop_for(policy, clock, started),
@@ -223,11 +216,11 @@ async def call_with_retries(
     try:
         async for attempt_context in retrying:
             with attempt_context:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
+                if pending is not None:
+                    failure, pending = pending, None
                     raise failure
                 attempts += 1
-                result = await attempt()
+                result = await attempt(attempts)
     except DecisionTelecomError as exc:
         exc.attempts = attempts
         raise
