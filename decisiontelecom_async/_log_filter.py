@@ -100,12 +100,12 @@ class SecretLogFilter(logging.Filter):
         except Exception:  # noqa: BLE001 - a record that cannot be formatted still goes out
             # logging would print its msg and args in its error report; keep both, redacted.
             record.msg = self._redact(f"{record.msg!s} % {record.args!r}")
-            record.args = None
+            record.args = ()
         else:
             cleaned = self._redact(message)
             if cleaned != message:
                 record.msg = cleaned
-                record.args = None
+                record.args = ()
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             shown = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
             cleaned = self._redact(shown)

@@ -74,8 +74,9 @@ class EchoServer:
     it in the body.
     """
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, *, hold: asyncio.Event | None = None) -> None:
         self.mode = mode
+        self.hold = hold  # when given, each answer waits for it
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -127,6 +128,8 @@ class EchoServer:
                         length = int(value)
                 if length:
                     await reader.readexactly(length)
+                if self.hold is not None:
+                    await self.hold.wait()
                 writer.write(self._answer(head))
                 await writer.drain()
         writer.close()
@@ -247,3 +250,28 @@ async def test_no_secret_in_the_log_through_a_passed_in_client_following_redirec
                 await call(client)
     assert server.requests == (4 if mode == "redirect" else 1)
     assert_nothing_leaked(record_texts(everything))
+
+
+@pytest.mark.network
+async def test_a_request_still_in_flight_when_its_client_closes_is_scrubbed(
+    everything: pytest.LogCaptureFixture,
+) -> None:
+    # On a borrowed http_client, closing the SDK's client leaves its request
+    # running; the answer's headers are logged after aclose() returned.
+    hold = asyncio.Event()
+    async with EchoServer("echo", hold=hold) as server, httpx.AsyncClient() as http:
+        client, call = viber_call(server.origin, http_client=http)
+        async with client:
+            sending = asyncio.create_task(call(client))
+            for _ in range(1000):
+                if server.requests:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.requests == 1
+        assert client.is_closed
+        hold.set()
+        with pytest.raises(DecisionTelecomError):
+            await asyncio.wait_for(sending, 30)
+    text = record_texts(everything)
+    assert "X-Echo-Authorization" in text  # the late answer was logged
+    assert_nothing_leaked(text)
