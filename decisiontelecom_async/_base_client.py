@@ -30,6 +30,7 @@ from decisiontelecom_async._bulk import (
     stop_bulk_runs,
 )
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
+from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._slots import Slots
@@ -136,6 +137,8 @@ class BaseClient:
         self._clock: Callable[[], float] = time.monotonic
         self._throttle = Throttle(rate_limit, sleep=self._sleep_now, clock=self._now)
         self._redactor = Redactor(secrets)
+        # httpx and httpcore log URLs and raw answer headers (_log_filter.py).
+        scrub_logs_for(self, self._redactor)
         self._headers = {
             "Accept": "application/json",
             "User-Agent": _user_agent(),
@@ -224,6 +227,12 @@ class BaseClient:
         stop_bulk_runs(self)
         if self._owns_http_client:
             await self._http.aclose()
+        self._forget_secrets_when_idle()
+
+    def _forget_secrets_when_idle(self) -> None:
+        # A request still in flight on a borrowed http_client may yet be logged.
+        if self._state is ClientState.CLOSED and not self._in_flight:
+            forget_logs_for(self)
 
     def __del__(self) -> None:
         # Never close from here: there may be no running loop. Only tell.
@@ -362,6 +371,7 @@ class BaseClient:
                 raise
             finally:
                 self._in_flight -= 1
+                self._forget_secrets_when_idle()
         finally:
             self._slots.release()
         _log_request(request, str(response.status_code), attempt, started)

@@ -2,9 +2,9 @@
 
 A :class:`Redactor` knows the client's secrets in every form they may travel
 or be echoed in (raw, base64, percent-encoded by any URL library, form
-encoded, re-encoded by yarl, HTML- and JSON-escaped; hex escapes in either
-case) and blanks them out of any text before it goes into an exception, a
-log line or a printed URL.
+encoded, re-encoded by yarl, HTML- and JSON-escaped, as Python prints bytes
+(httpcore's log of raw headers); hex escapes in either case) and blanks them
+out of any text before it goes into an exception, a log line or a printed URL.
 
 A secret too short or too common to blank everywhere (an SMS login ``u``
 would mangle "timeout") can instead be named as a query value: it is then
@@ -74,6 +74,8 @@ def secret_forms(secret: str) -> set[str]:
         forms |= _escaped_forms(form)
     forms.add(base64.b64encode(secret.encode()).decode())
     forms.add(base64.urlsafe_b64encode(secret.encode()).decode())
+    # httpcore logs header values as bytes reprs: b'\xd0\x9f...' for non-ASCII.
+    forms |= {repr(form.encode())[2:-1] for form in forms}
     return {form for form in forms if form}
 
 

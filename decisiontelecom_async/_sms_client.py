@@ -4,14 +4,13 @@ The SMS API puts the login and password in the query string of every
 ``GET``. The client keeps them out of everything it shows: exception
 messages (the core's transport never chains httpx's exceptions), the
 ``repr`` of its requests (which httpx also puts on its own exceptions), and
-the request line httpx logs at INFO on the ``httpx`` logger, which a
-:class:`logging.Filter` installed by the first :class:`SmsClient` scrubs of
-every ``login=`` and ``password=`` value.
+every log record of httpx, httpcore, aiohttp and the SDK (httpx logs the
+URL at INFO, httpcore the raw answer headers at DEBUG), which the client's
+redactor scrubs while it is open (:mod:`._log_filter`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +20,7 @@ from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._log_filter import scrub_logs_for
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
 from decisiontelecom_async._sms_wire import (
@@ -29,7 +29,6 @@ from decisiontelecom_async._sms_wire import (
     read_balance,
     read_message_id,
     read_status,
-    scrub_credentials,
 )
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
@@ -60,42 +59,6 @@ def _as_sms_message(item: object) -> SmsMessage:
         f"got {type(item).__name__}",
     )
     raise ValidationError([problem], subject="input")
-
-
-class _CredentialLogFilter(logging.Filter):
-    """Blanks SMS credentials out of the request lines httpx logs.
-
-    httpx logs ``HTTP Request: GET <full URL> ...`` at INFO; for the SMS API
-    that URL holds the login and password. The filter rewrites the record's
-    message and arguments before any handler formats them, replacing every
-    ``login=`` and ``password=`` value in them with ``[REDACTED]``.
-    """
-
-    @staticmethod
-    def _scrub_argument(value: object) -> object:
-        if value is None or isinstance(value, int | float):
-            return value  # keeps %d and %f working
-        text = str(value)
-        cleaned = scrub_credentials(text)
-        return value if cleaned == text else cleaned
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = scrub_credentials(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._scrub_argument(value) for value in record.args)
-        elif isinstance(record.args, Mapping):
-            record.args = {key: self._scrub_argument(value) for key, value in record.args.items()}
-        return True
-
-
-_LOG_FILTER = _CredentialLogFilter()
-
-
-def _install_log_filter() -> None:
-    httpx_logger = logging.getLogger("httpx")
-    if _LOG_FILTER not in httpx_logger.filters:
-        httpx_logger.addFilter(_LOG_FILTER)
 
 
 class _SmsRequest(httpx.Request):
@@ -176,7 +139,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         self._credentials = _Credentials(login, password)
         # Every error the core builds for this client goes through this one.
         self._redactor = SmsRedactor(login, password)
-        _install_log_filter()
+        scrub_logs_for(self, self._redactor)  # replaces the core's plain redactor
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
         query = build_query(

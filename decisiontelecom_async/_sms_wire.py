@@ -248,9 +248,8 @@ def _expect(response: Answer, redact: Callable[[str], str], tag: str) -> object:
             redact,
         )
     if len(items) != 2 or items[1][0] is not None:  # noqa: PLR2004 - [tag, value]
-        raise _unexpected(
-            f'expected ["{tag}", <value>], got {len(items)} elements', response, redact
-        )
+        count = f"{len(items)} element{'' if len(items) == 1 else 's'}"
+        raise _unexpected(f'expected ["{tag}", <value>], got {count}', response, redact)
     return items[1][1]
 
 

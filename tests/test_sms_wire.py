@@ -137,7 +137,7 @@ def test_message_id_is_64_bit() -> None:
     [
         # The vendor SDK test suites' malformed answers, each a clear error.
         ('["error","InvalidNumber"]', "error code is not a number: 'InvalidNumber'"),
-        ('["msgid"]', 'expected \\["msgid", <value>\\], got 1 elements'),
+        ('["msgid"]', 'expected \\["msgid", <value>\\], got 1 element'),
         ("[]", "empty list"),
         ('["err",44]', "starting with 'err'"),
         ("<!DOCTYPE html><html><body>Oops</body></html>", "not in the SMS API's"),
