@@ -26,6 +26,7 @@ __all__ = [
     "check_http_url",
     "check_text_field",
     "check_unicode",
+    "encodes",
     "viber_message_problems",
 ]
 
@@ -77,12 +78,19 @@ def check_unicode(problems: list[FieldProblem], field: str, value: str) -> bool:
     written as two escapes), which no encoding accepts: it would fail only
     when the request is built, as a ``UnicodeEncodeError``.
     """
+    if encodes(value):
+        return True
+    problems.append(
+        FieldProblem(field, "must be valid Unicode (it holds a lone surrogate character)")
+    )
+    return False
+
+
+def encodes(value: str) -> bool:
+    """Whether ``value`` holds no lone surrogate, so every encoding takes it."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        problems.append(
-            FieldProblem(field, "must be valid Unicode (it holds a lone surrogate character)")
-        )
         return False
     return True
 

@@ -164,6 +164,22 @@ def test_credentials_are_required(login: Any, password: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("login", "password", "field"),
+    [("log\udc80in", PASSWORD, "login"), (LOGIN, "pa\ud800ss", "password")],
+)
+def test_credentials_that_cannot_be_encoded_are_refused_at_construction(
+    login: str, password: str, field: str
+) -> None:
+    # Otherwise every call raises UnicodeEncodeError, whose .object is the secret.
+    with pytest.raises(ValueError, match=f"{field} must be valid Unicode") as info:
+        SmsClient(login, password)
+    assert not isinstance(info.value, UnicodeError)
+    assert password not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+
+
+@pytest.mark.parametrize(
     "options",
     [
         {"max_concurrency": 0},
