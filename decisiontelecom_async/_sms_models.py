@@ -62,7 +62,9 @@ class SmsMessage:
     the country code, no ``+``, spaces or leading 0 (an ``int`` is accepted).
     ``sender`` is an alphanumeric sender id of at most 11 characters
     (letters, digits, space, ``.``, ``-``, ``_``, ``&``), or a phone number of
-    at most 15 digits. ``text`` must not be empty; a long text is sent as
+    at most 15 digits. ``text`` must not be empty, must be valid Unicode (no
+    lone surrogate) and at most :data:`MAX_TEXT_URL_LENGTH` (7000) characters
+    once percent-encoded, as the URL carries it; a long text is sent as
     several SMS and billed per part (see :attr:`length`).
     ``delivery_report`` asks the service to track delivery, so
     :meth:`SmsClient.get_status` can report it.
