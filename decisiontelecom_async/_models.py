@@ -80,6 +80,9 @@ class ViberMessage:
             sms_text="Your code is 1234",
         )
 
+    Every string field must be valid Unicode: one holding a lone surrogate
+    (``"\\ud800"``), which no encoding takes, is refused here.
+
     ``sender`` is sent as ``source_addr`` (1 to 20 characters), ``receiver`` as
     ``destination_addr`` (1 to 20 digits, always sent as a string; an ``int``
     is accepted), ``text`` is 1 to 1000 characters.

@@ -25,6 +25,8 @@ __all__ = [
     "MIN_VALIDITY_PERIOD",
     "check_http_url",
     "check_text_field",
+    "check_unicode",
+    "encodes",
     "viber_message_problems",
 ]
 
@@ -65,12 +67,40 @@ def check_text_field(
         problems.append(
             FieldProblem(field, f"must be at most {max_length} characters, got {len(value)}")
         )
+    else:
+        check_unicode(problems, field, value)
+
+
+def check_unicode(problems: list[FieldProblem], field: str, value: str) -> bool:
+    """Check that ``value`` can be encoded (as UTF-8, UTF-16 or a URL) at all.
+
+    A Python ``str`` may hold a lone surrogate (``"\\ud800"``, or an emoji
+    written as two escapes), which no encoding accepts: it would fail only
+    when the request is built, as a ``UnicodeEncodeError``.
+    """
+    if encodes(value):
+        return True
+    problems.append(
+        FieldProblem(field, "must be valid Unicode (it holds a lone surrogate character)")
+    )
+    return False
+
+
+def encodes(value: str) -> bool:
+    """Whether ``value`` holds no lone surrogate, so every encoding takes it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_http_url(problems: list[FieldProblem], field: str, value: object) -> str | None:
     """Check that ``value`` is an absolute http(s) URL; return its path when it is."""
     if not isinstance(value, str):
         problems.append(FieldProblem(field, f"must be a URL string, got {type(value).__name__}"))
+        return None
+    if not check_unicode(problems, field, value):
         return None
     try:
         parts = urlsplit(value)
@@ -181,6 +211,8 @@ def _check_sms_text(
         return
     if not sms_text.strip():
         problems.append(FieldProblem("sms_text", "must not be empty"))
+        return
+    if not check_unicode(problems, "sms_text", sms_text):
         return
     length = measure_sms(sms_text)
     if not length.fits_one:

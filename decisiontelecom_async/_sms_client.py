@@ -22,6 +22,7 @@ from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._log_filter import scrub_logs_for
 from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
 from decisiontelecom_async._sms_wire import (
     SmsRedactor,
@@ -124,6 +125,11 @@ class SmsClient(StatusLookups[SmsStatus]):
         if not isinstance(password, str) or not password:
             msg = "password must be a non-empty string (the SMS API password)"
             raise ValueError(msg)
+        for name, value in (("login", login), ("password", password)):
+            # Else every call would raise a UnicodeEncodeError holding the secret.
+            if not encodes(value):
+                msg = f"{name} must be valid Unicode (it holds a lone surrogate character)"
+                raise ValueError(msg)
         super().__init__(
             base_url=base_url,
             timeout=timeout,

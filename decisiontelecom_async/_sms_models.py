@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import string
 from decimal import Decimal
+from urllib.parse import quote
 
 import attrs
 
 from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._models import phone_to_str
+from decisiontelecom_async._rules import check_unicode
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
 
 __all__ = [
     "MAX_ALPHANUMERIC_SENDER",
     "MAX_NUMERIC_SENDER",
     "MAX_PHONE",
+    "MAX_TEXT_URL_LENGTH",
     "MIN_PHONE",
     "SmsBalance",
     "SmsMessage",
@@ -34,6 +37,14 @@ MAX_ALPHANUMERIC_SENDER = 11
 """The longest alphanumeric sender id the SMS network carries."""
 MAX_NUMERIC_SENDER = 15
 """The longest numeric sender (a phone number, E.164)."""
+MAX_TEXT_URL_LENGTH = 7000
+"""The longest text, in characters once percent-encoded as the URL carries it.
+
+The SMS API takes the text in the query string of a ``GET``, and the vendor
+gives no limit. Web servers refuse a request line over 8 KiB by default
+(nginx, Apache), and httpx refuses a URL over 64 KiB before sending; 7000
+leaves room for the path, the credentials, the phone and the sender.
+"""
 
 _SENDER_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .-_&")
 
@@ -51,7 +62,9 @@ class SmsMessage:
     the country code, no ``+``, spaces or leading 0 (an ``int`` is accepted).
     ``sender`` is an alphanumeric sender id of at most 11 characters
     (letters, digits, space, ``.``, ``-``, ``_``, ``&``), or a phone number of
-    at most 15 digits. ``text`` must not be empty; a long text is sent as
+    at most 15 digits. ``text`` must not be empty, must be valid Unicode (no
+    lone surrogate) and at most :data:`MAX_TEXT_URL_LENGTH` (7000) characters
+    once percent-encoded, as the URL carries it; a long text is sent as
     several SMS and billed per part (see :attr:`length`).
     ``delivery_report`` asks the service to track delivery, so
     :meth:`SmsClient.get_status` can report it.
@@ -188,15 +201,16 @@ def _check_text(problems: list[FieldProblem], text: object) -> None:
         problems.append(FieldProblem("text", f"must be a string, got {type(text).__name__}"))
     elif not text.strip():
         problems.append(FieldProblem("text", "must not be empty"))
-    elif not _is_utf8_encodable(text):
-        problems.append(
-            FieldProblem("text", "must be valid Unicode (it holds a lone surrogate character)")
-        )
-
-
-def _is_utf8_encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    elif check_unicode(problems, "text", text):
+        # The encoding build_query sends: every character not a letter, digit
+        # or "-._~" becomes %XX per UTF-8 byte.
+        encoded = len(quote(text, safe=""))
+        if encoded > MAX_TEXT_URL_LENGTH:
+            problems.append(
+                FieldProblem(
+                    "text",
+                    f"must be at most {MAX_TEXT_URL_LENGTH} characters once percent-encoded "
+                    "for the URL (a latin letter or digit takes 1, a space or punctuation 3, "
+                    f"a Cyrillic letter 6, an emoji 12), got {encoded}",
+                )
+            )

@@ -14,6 +14,7 @@ from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_
 from decisiontelecom_async._errors import UnexpectedResponseError
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
 from decisiontelecom_async._responses import json_result
+from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ class ViberClient(StatusLookups[MessageReceipt]):
     ) -> None:
         if not isinstance(access_key, str) or not access_key.strip():
             msg = "access_key must be a non-empty string (the key from your account manager)"
+            raise ValueError(msg)
+        if not encodes(access_key):
+            # Never echo it; a UnicodeEncodeError would hold the whole key.
+            msg = "access_key must be valid Unicode (it holds a lone surrogate character)"
             raise ValueError(msg)
         token = base64.b64encode(access_key.encode()).decode()
         super().__init__(

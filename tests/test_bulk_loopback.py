@@ -24,6 +24,7 @@ from decisiontelecom_async import (
     RetryPolicy,
     ServerError,
     TransportError,
+    ValidationError,
     ViberClient,
     ViberMessage,
 )
@@ -275,3 +276,50 @@ async def test_the_loopback_helper_counts_connections() -> None:
         for _ in range(3):
             await http.post(server.base_url + "/send-viber", content=b"{}")
     assert server.connections == 1
+
+
+# Valid text that is hard to encode: what passes construction must go out.
+TRICKY = [
+    "😀 emoji",
+    "\u2028 line and paragraph separators \u2029",
+    "nul \x00 and bell \x07",
+    'quotes " and \\ backslash /',
+    "\ufeff byte order mark",
+    "\U0010ffff last code point",
+    "Ж€[] mixed",
+]
+
+
+async def test_every_string_a_message_holds_goes_out_intact(make_client: object) -> None:
+    # 21 messages, each string field holding text that JSON and UTF-8 must
+    # escape or carry as is; surrogate escapes of the same text are refused
+    # when built, so every message that exists can be sent.
+    for text in TRICKY:
+        with pytest.raises(ValidationError):
+            ViberMessage("Shop", "380501234567", text + "\ud800")
+    messages = [
+        ViberMessage(
+            TRICKY[index % 7][:20],
+            f"380{500000000 + index}",
+            f"text {index} {TRICKY[index % 7]}",
+            sms_text=TRICKY[(index + 1) % 7],
+            callback_url=f'https://example.com/cb/{index}/😀€Ж?q="%',
+        )
+        for index in range(21)
+    ]
+    answer = Reply(body=lambda body: {"message_id": 10_000 + text_index(body)})
+    async with loopback(lambda _number, _path: answer) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, retry_policy=FAST_RETRIES) as client:  # type: ignore[operator]
+            outcomes = [o async for o in client.send_many(messages)]
+    assert sorted(o.index for o in outcomes) == list(range(21))
+    assert [(o.index, o.error) for o in outcomes if not o.ok] == []
+    assert all(o.message_id == 10_000 + o.index for o in outcomes)
+    received = {text_index(body): json.loads(body) for body in server.bodies}
+    assert sorted(received) == list(range(21))
+    for index, body in received.items():
+        message = messages[index]
+        assert body["source_addr"] == message.sender
+        assert body["text"] == message.text
+        assert body["text_sms"] == message.sms_text
+        assert body["callback_url"] == message.callback_url

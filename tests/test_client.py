@@ -137,6 +137,16 @@ def test_bad_options_are_refused(options: dict[str, Any], words: str) -> None:
         ViberClient(**options)
 
 
+def test_an_access_key_that_cannot_be_encoded_is_refused_without_showing_it() -> None:
+    # A UnicodeEncodeError would carry the whole key in its .object.
+    key = "secret-\ud800-key"
+    with pytest.raises(ValueError, match="access_key must be valid Unicode") as info:
+        ViberClient(key)
+    assert not isinstance(info.value, UnicodeError)
+    assert "secret" not in str(info.value)
+    assert info.value.__context__ is None
+
+
 # -- lifecycle -------------------------------------------------------------------
 
 

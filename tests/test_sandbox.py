@@ -616,6 +616,18 @@ async def test_sms_client_against_the_sandbox() -> None:
         assert unknown.value.code is SmsErrorCode.INVALID_MESSAGE_ID
 
 
+async def test_the_sandbox_bills_parts_as_a_phone_splits_them() -> None:
+    # "€" cannot be split across parts: 152 + (2 + 151) + 1 septets is 3 parts.
+    async with (
+        Sandbox(time_scale=0, sms_balance="1.00") as box,
+        box.sms_client(retry_policy=FAST) as sms,
+    ):
+        await sms.send("380501234567", "Shop", "a" * 152 + "€" + "a" * 152)
+        assert (await sms.get_balance()).balance == Decimal("0.85")
+        await sms.send("380501234567", "Shop", "Ж" + "a" * 65 + "😀" + "b" * 66)
+        assert (await sms.get_balance()).balance == Decimal("0.70")
+
+
 # -- the ASGI face ---------------------------------------------------------------
 
 

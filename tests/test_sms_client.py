@@ -7,12 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
 import respx
 from conftest import FakeTime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from decisiontelecom_async import (
     CampaignAborted,
@@ -30,6 +32,8 @@ from decisiontelecom_async import (
     TransportError,
     ValidationError,
 )
+from decisiontelecom_async._sms_models import MAX_TEXT_URL_LENGTH
+from decisiontelecom_async._sms_wire import build_query
 from decisiontelecom_async.sandbox import Sandbox
 
 SMS_URL = "https://web.it-decision.com/ru/js"
@@ -160,6 +164,22 @@ def test_credentials_are_required(login: Any, password: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("login", "password", "field"),
+    [("log\udc80in", PASSWORD, "login"), (LOGIN, "pa\ud800ss", "password")],
+)
+def test_credentials_that_cannot_be_encoded_are_refused_at_construction(
+    login: str, password: str, field: str
+) -> None:
+    # Otherwise every call raises UnicodeEncodeError, whose .object is the secret.
+    with pytest.raises(ValueError, match=f"{field} must be valid Unicode") as info:
+        SmsClient(login, password)
+    assert not isinstance(info.value, UnicodeError)
+    assert password not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+
+
+@pytest.mark.parametrize(
     "options",
     [
         {"max_concurrency": 0},
@@ -282,6 +302,12 @@ async def test_status_and_balance_at_a_real_server(transport: str) -> None:
         (("380501234567", "Shop", ""), "text", "must not be empty"),
         (("380501234567", "Shop", "  \n"), "text", "must not be empty"),
         (("380501234567", "Shop", "bad \ud800"), "text", "lone surrogate"),
+        (("380501234567", "Shop", "\ud83d"), "text", "lone surrogate"),
+        # The text travels in the URL: httpx refuses a URL over 64 KiB, and web
+        # servers a request line over 8 KiB, long before the service sees it.
+        (("380501234567", "Shop", "a" * 70_000), "text", "at most 7000 characters once"),
+        (("380501234567", "Shop", "Ж" * 21_000), "text", "percent-encoded"),
+        (("380501234567", "Shop", "Ж" * 1167), "text", "got 7002"),
         (("380501234567", "Shop", None), "text", "must be a string"),
     ],
 )
@@ -723,3 +749,90 @@ async def test_wait_for_final_statuses_gives_ids_not_final_a_timeout_outcome() -
     for outcome in outcomes:
         assert isinstance(outcome.error, StatusTimeoutError)
         assert outcome.receipt is SmsStatus.ACCEPTED
+
+
+# -- the text's URL-length rule ------------------------------------------------------
+
+
+@pytest.mark.network
+@TRANSPORTS
+async def test_a_text_at_the_url_limit_arrives_intact(transport: str) -> None:
+    # "Ж" is %D0%96 (6 characters), "a" is 1: 1166 * 6 + 4 = 7000, the limit.
+    text = "Ж" * 1166 + "abcd"
+    assert len(quote(text, safe="")) == MAX_TEXT_URL_LENGTH
+    async with (
+        Loopback(lambda _: '["msgid","77"]') as server,
+        real_client(transport, server.base_url) as client,
+    ):
+        assert await client.send("380501234567", "Shop", text) == 77
+        with pytest.raises(ValidationError) as info:
+            await client.send("380501234567", "Shop", text + "e")
+    assert info.value.fields == ("text",)
+    assert "got 7001" in str(info.value)
+    assert server.received(0)["text"] == [text]
+    assert len(server.targets) == 1
+
+
+@pytest.mark.network
+@TRANSPORTS
+async def test_a_text_that_cannot_go_out_fails_only_its_own_outcome(transport: str) -> None:
+    bad = {3: "a" * 70_000, 6: "Ж" * 21_000, 8: "bad \ud800"}
+    inputs = [("380501234567", "Shop", bad.get(index, f"hello {index}")) for index in range(11)]
+    async with (
+        Loopback(lambda _: '["msgid","77"]') as server,
+        real_client(transport, server.base_url) as client,
+    ):
+        outcomes = {outcome.index: outcome async for outcome in client.send_many(inputs)}
+    assert sorted(outcomes) == list(range(11))
+    failed = {index for index, outcome in outcomes.items() if not outcome.ok}
+    assert failed == set(bad)
+    for index in bad:
+        error = outcomes[index].error
+        assert isinstance(error, ValidationError)
+        assert error.fields == ("text",)
+        assert outcomes[index].attempts == 0
+    assert len(server.targets) == 11 - len(bad)
+
+
+# Any code point, lone surrogates included (st.characters() leaves category Cs
+# out unless told), and texts long enough to reach the URL rule.
+_ANY_CHAR = st.one_of(
+    st.characters(exclude_categories=()),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()),
+    st.sampled_from("aZ09 &+%#Ж😀€"),
+)
+_ANY_TEXT = st.one_of(
+    st.text(alphabet=_ANY_CHAR, max_size=40),
+    st.builds(lambda char, count: char * count, _ANY_CHAR, st.integers(1, 8000)),
+)
+_REQUEST_LINE_LIMIT = 8190  # Apache's LimitRequestLine; nginx's 8 KiB buffer
+
+
+@pytest.mark.parametrize("field", ["phone", "sender", "text"])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_string_is_refused_by_name_or_goes_out(field: str, data: st.DataObject) -> None:
+    arguments = {"phone": "380501234567", "sender": "Shop", "text": "Hi"}
+    arguments[field] = data.draw(_ANY_TEXT)
+    try:
+        message = SmsMessage(arguments["phone"], arguments["sender"], arguments["text"])
+    except ValidationError as exc:
+        refused: tuple[str, ...] = exc.fields
+    else:
+        refused = ()
+    if refused:
+        assert refused == (field,)
+        return
+    query = build_query(
+        {
+            "login": LOGIN,
+            "password": PASSWORD,
+            "phone": message.phone,
+            "sender": message.sender,
+            "text": message.text,
+            "dlr": "1",
+        }
+    )
+    url = httpx.URL(f"{SMS_URL}/send?{query}")
+    assert parse_qs(url.query.decode("ascii"))[field] == [arguments[field]]
+    assert len(f"GET {url.raw_path.decode('ascii')} HTTP/1.1") <= _REQUEST_LINE_LIMIT
