@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 import logging
 import time
@@ -732,7 +733,9 @@ async def _iterate(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
     try:
         while True:
             if run.cancelled is not None:
-                raise run.cancelled
+                # A fresh copy each time: the one kept on the run never holds a
+                # traceback (and through it this run's frames).
+                raise copy.copy(run.cancelled)
             if ready:
                 yield run.hand_out()
             elif run.alive:

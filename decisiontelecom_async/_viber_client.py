@@ -161,6 +161,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
         the end. Leaving the loop early, ``aclose()``, cancelling the task or
         closing the client stops the run and leaves no task behind; wrap it in
         :func:`contextlib.aclosing` to stop it the moment you leave the loop.
+        Stopping never throws an outcome away: the returned :class:`BulkRun`'s
+        ``stop()`` ends the loop with every outcome, and its ``drain()`` hands
+        out what was not handed out yet (see ``docs/bulk.md``).
         Arguments are checked at the call, before anything is sent.
         """
         return send_many_of(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -418,3 +419,48 @@ async def test_cancelling_the_consumer_mid_run_keeps_every_accepted_outcome(
     check_nothing_accepted_is_lost(plan.ids, got + drained)
     ok = [o for o in got + drained if o.ok]  # type: ignore[attr-defined]
     assert len(ok) >= 39
+
+
+async def test_stop_ends_the_iteration_with_every_outcome(make_client: object) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=10) as client:  # type: ignore[operator]
+            got = []
+            async with client.send_many(make_messages(300), concurrency=10) as outcomes:
+                async for outcome in outcomes:
+                    got.append(outcome)
+                    if len(got) == 30:
+                        outcomes.stop()
+                        sent_at_stop = len(plan.ids)
+            assert not worker_tasks()
+            assert [o async for o in outcomes.drain()] == []
+    assert sorted(o.index for o in got) == list(range(300))
+    assert sorted(o.message_id for o in got if o.ok) == sorted(plan.ids)
+    assert len(plan.ids) <= sent_at_stop + 10  # nothing new after the stop but what was out
+    aborted = [o.error for o in got if not o.ok]
+    assert aborted
+    assert all(isinstance(e, CampaignAborted) and e.cause is None for e in aborted)
+    assert "stopped by the caller" in str(aborted[0])
+
+
+async def test_a_run_dropped_with_accepted_outcomes_logs_their_ids(
+    make_client: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        client = build(server.base_url, max_concurrency=5)  # type: ignore[operator]
+        outcomes = client.send_many(make_messages(100), concurrency=5)
+        first = await anext(outcomes)
+        await plan.until(6)
+        await client.aclose()
+        with pytest.raises(RuntimeError, match=r"closed.*drain\(\)"):
+            await anext(outcomes)
+        del outcomes  # nobody can drain() it any more
+        gc.collect()
+    dropped = set(plan.ids) - {first.message_id}
+    assert dropped
+    assert "accepted message ids" in caplog.text
+    for message_id in dropped:
+        assert str(message_id) in caplog.text
