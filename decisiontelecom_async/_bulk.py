@@ -418,12 +418,19 @@ class _Run(Generic[_I, _R, _O]):
             if getattr(outcome, "error", None) is None
             and (message_id := getattr(outcome, "message_id", None)) is not None
         ]
-        if self._writes and ids:
+        unknown = sum(
+            isinstance(error := getattr(outcome, "error", None), TransportError)
+            and error.outcome_unknown
+            for outcome in self.ready
+        )
+        if self._writes and (ids or unknown):
             logger.warning(
-                "%s was dropped holding %d outcome(s) never handed out; accepted message ids: %s",
+                "%s was dropped holding %d outcome(s) never handed out; "
+                "accepted message ids: %s; %d request(s) with an unknown outcome",
                 self._name,
                 len(self.ready),
-                ", ".join(map(str, ids)),
+                ", ".join(map(str, ids)) or "none",
+                unknown,
             )
 
     def hand_out(self) -> _O:

@@ -454,6 +454,10 @@ async def test_a_run_dropped_with_accepted_outcomes_logs_their_ids(
         outcomes = client.send_many(make_messages(100), concurrency=5)
         first = await anext(outcomes)
         await plan.until(6)
+        for _ in range(2000):  # the sixth answer settles; then every worker waits for a slot
+            if client.in_flight == 0:
+                break
+            await asyncio.sleep(0.005)
         await client.aclose()
         with pytest.raises(RuntimeError, match=r"closed.*drain\(\)"):
             await anext(outcomes)
@@ -464,3 +468,34 @@ async def test_a_run_dropped_with_accepted_outcomes_logs_their_ids(
     assert "accepted message ids" in caplog.text
     for message_id in dropped:
         assert str(message_id) in caplog.text
+
+
+async def test_get_statuses_closed_mid_run_hands_out_what_it_held(make_client: object) -> None:
+    receipt = {"message_id": 1, "status": 1}
+    release = asyncio.Event()
+
+    async def plan(number: int, path: str) -> Reply:
+        if number >= 3:
+            await release.wait()  # look-ups left hanging: cut short by the close
+        return Reply(body=receipt)
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=5) as client:  # type: ignore[operator]
+            outcomes = client.get_statuses(range(1, 1001), concurrency=5)
+            first = await anext(outcomes)
+            for _ in range(2000):
+                if server.requests >= 6 and client.in_flight == 3:
+                    break
+                await asyncio.sleep(0.005)
+            await outcomes.aclose()
+            release.set()
+            drained = [outcome async for outcome in outcomes.drain()]
+            assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("get_statuses")]
+    everything = [first, *drained]
+    assert sorted(o.index for o in everything) == list(range(6))
+    assert sum(o.ok for o in everything) == 3
+    # A look-up cut short is safe to repeat: "not done", never "unknown".
+    cut = [o for o in everything if not o.ok]
+    assert cut
+    assert all(isinstance(o.error, CampaignAborted) for o in cut)
