@@ -26,15 +26,23 @@ How it holds its promises:
   inputs already taken finish, every outcome produced is handed out, and
   only then is the exception raised. A progress hook that raises is logged
   and the run goes on: it only watches.
-* Nothing left behind. Leaving the ``async for`` early, ``aclose()``,
-  cancelling the consuming task, or closing the client cancels the workers
-  and waits for them; no task outlives the run.
+* Nothing left behind, nothing thrown away. Leaving the ``async for``
+  early, ``aclose()``, cancelling the consuming task, or closing the client
+  cancels the workers and waits for them; no task outlives the run. A
+  worker cancelled with a request out records that input as unknown
+  (:class:`TransportError` with ``outcome_unknown``), one cancelled before
+  its request left records :class:`CampaignAborted`, and every outcome
+  settled and not handed out stays on the :class:`BulkRun` for
+  :meth:`BulkRun.drain`. :meth:`BulkRun.stop` (and ``drain()`` on a live
+  run) stops the careful way instead: nothing new is sent, requests out
+  settle, and the rest of the input gets :class:`CampaignAborted`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 import logging
 import time
@@ -49,6 +57,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -70,6 +79,7 @@ if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
 
 __all__ = [
+    "BulkRun",
     "StatusOutcome",
     "check_bulk_guard",
     "check_concurrency",
@@ -196,9 +206,8 @@ def check_bulk_guard() -> None:
     """
     worker = _current_worker.get()
     if worker is not None:
-        cause = worker.run.cause
-        if cause is not None:
-            raise _Aborted(cause)
+        if worker.run.halted:
+            raise _Aborted(worker.run.cause, reason=worker.run.abort_reason)
         worker.sent += 1
 
 
@@ -230,7 +239,12 @@ async def bulk_sleep(sleep: Callable[[float], Awaitable[None]], seconds: float) 
 def stop_bulk_runs(client: BaseClient) -> None:
     """Cancel every bulk run of ``client`` (it is being closed)."""
     for run in list(_runs_of.get(client, ())):
-        run.cancel(RuntimeError(f"the {type(client).__name__} was closed during a bulk run"))
+        run.cancel(
+            RuntimeError(
+                f"the {type(client).__name__} was closed during a bulk run; "
+                "drain() hands out the outcomes it holds"
+            )
+        )
 
 
 class _Run(Generic[_I, _R, _O]):
@@ -288,6 +302,11 @@ class _Run(Generic[_I, _R, _O]):
         """What ends the run at once (the client was closed), raised without waiting."""
         self._hook_failed = False
         self._stopped = asyncio.Event()
+        self._stop_requested = False
+        self.closed = False
+        """Whether :meth:`close` ran: the workers are gone, :attr:`ready` holds the rest."""
+        self.owner: Callable[[], object] | None = None
+        """A weak reference to the :class:`BulkRun` that hands the outcomes out."""
 
         self._started = 0.0
         self._done = 0
@@ -318,6 +337,25 @@ class _Run(Generic[_I, _R, _O]):
         self.alive += 1
         self._spawned += 1
 
+    @property
+    def halted(self) -> bool:
+        """Whether nothing new may be sent: an error stopped the run, or the caller did."""
+        return self.cause is not None or self._stop_requested
+
+    @property
+    def abort_reason(self) -> str | None:
+        """The text of the :class:`CampaignAborted` of inputs the caller's stop kept back."""
+        if self.cause is None and self._stop_requested:
+            return "not sent: the run was stopped by the caller"
+        return None
+
+    def stop(self) -> None:
+        """Send nothing new; let requests out settle; abort the rest of the input."""
+        if not self.halted:
+            self._stop_requested = True
+            self._stopped.set()
+            logger.info("%s stopped by the caller; inputs not sent get CampaignAborted", self._name)
+
     def cancel(self, reason: BaseException) -> None:
         """Stop at once: cancel every worker; the consumer raises ``reason``."""
         if self.cancelled is None:
@@ -328,6 +366,8 @@ class _Run(Generic[_I, _R, _O]):
 
     async def close(self) -> None:
         """Cancel what still runs and wait for it; close an async input left unfinished."""
+        if self.closed:
+            return
         runs = _runs_of.get(self._client)
         if runs is not None:
             runs.discard(self)
@@ -335,7 +375,12 @@ class _Run(Generic[_I, _R, _O]):
         for task in pending:
             task.cancel()
         if pending:
+            # Each worker records the input it had (unknown, or not sent) as it goes.
             await asyncio.wait(pending)
+        self.closed = True
+        if self.ready and (self.owner is None or self.owner() is None):
+            # Nobody can drain() them any more: at least say what went out.
+            self.warn_unclaimed()
         closer = getattr(self._async_items, "aclose", None)
         if closer is not None and not self._exhausted:
             try:
@@ -364,6 +409,29 @@ class _Run(Generic[_I, _R, _O]):
             await self._wakeup
         finally:
             self._wakeup = None
+
+    def warn_unclaimed(self) -> None:
+        """Log the accepted ids of outcomes settled but never handed out, if any."""
+        ids = [
+            message_id
+            for outcome in self.ready
+            if getattr(outcome, "error", None) is None
+            and (message_id := getattr(outcome, "message_id", None)) is not None
+        ]
+        unknown = sum(
+            isinstance(error := getattr(outcome, "error", None), TransportError)
+            and error.outcome_unknown
+            for outcome in self.ready
+        )
+        if self._writes and (ids or unknown):
+            logger.warning(
+                "%s was dropped holding %d outcome(s) never handed out; "
+                "accepted message ids: %s; %d request(s) with an unknown outcome",
+                self._name,
+                len(self.ready),
+                ", ".join(map(str, ids)) or "none",
+                unknown,
+            )
 
     def hand_out(self) -> _O:
         """The next ready outcome; its slot goes back to the workers."""
@@ -447,8 +515,8 @@ class _Run(Generic[_I, _R, _O]):
         """Produce the outcome of one input."""
         make = self._outcome
         error: DecisionTelecomError
-        if self.cause is not None:
-            error = CampaignAborted(self.cause)
+        if self.halted:
+            error = CampaignAborted(self.cause, reason=self.abort_reason)
             self._emit(make(index, item, None, error, 0), error, 0)
             return
         self._active += 1
@@ -460,7 +528,7 @@ class _Run(Generic[_I, _R, _O]):
             if worker.sent == 0 or not self._writes:
                 # Refused before any request went out (or a read, safe to
                 # repeat, stopped between two look-ups).
-                error = CampaignAborted(exc.cause)
+                error = CampaignAborted(exc.cause, reason=self.abort_reason)
             else:
                 # Stopped while waiting to retry: a request went out and may
                 # have been delivered, so this is no "not sent".
@@ -470,10 +538,28 @@ class _Run(Generic[_I, _R, _O]):
             if self._stops(exc):
                 self._stop_with(exc)
             self._emit(make(index, item, None, exc, exc.attempts), exc, exc.attempts)
+        except asyncio.CancelledError:
+            # The run is being closed (aclose, a cancelled consumer, the client
+            # closed): the input still gets its outcome, kept for drain().
+            error = self._cut_short(worker)
+            self._emit(make(index, item, None, error, worker.sent), error, worker.sent)
+            raise
         else:
             self._emit(make(index, item, result, None, attempts), None, attempts)
         finally:
             self._active -= 1
+
+    def _cut_short(self, worker: _Worker) -> DecisionTelecomError:
+        """The outcome of an input whose worker was cancelled."""
+        if worker.sent == 0 or not self._writes:
+            return CampaignAborted(
+                self.cause, reason="not sent: the run was closed before its request left"
+            )
+        return TransportError(
+            "cut short: the run was closed while the request was out; it may have been delivered",
+            outcome_unknown=True,
+            attempts=worker.sent,
+        )
 
     @staticmethod
     def _sent_but_stopped(worker: _Worker, aborted: _Aborted) -> DecisionTelecomError:
@@ -495,7 +581,7 @@ class _Run(Generic[_I, _R, _O]):
         self, sleep: Callable[[float], Awaitable[None]], seconds: float
     ) -> None:
         """Sleep ``seconds``; raise :class:`_Aborted` as soon as the run stops."""
-        if self.cause is None:
+        if not self.halted:
             sleeper = asyncio.ensure_future(sleep(seconds))
             stopper = asyncio.ensure_future(self._stopped.wait())
             try:
@@ -504,8 +590,8 @@ class _Run(Generic[_I, _R, _O]):
                 for future in (sleeper, stopper):
                     future.cancel()
                 await asyncio.wait((sleeper, stopper))
-        if self.cause is not None:
-            raise _Aborted(self.cause)
+        if self.halted:
+            raise _Aborted(self.cause, reason=self.abort_reason)
 
     # -- progress --------------------------------------------------------------------
 
@@ -551,55 +637,112 @@ async def _call_hook(hook: ProgressHook, progress: BulkProgress) -> None:
         await result
 
 
-async def run_bulk(
-    client: BaseClient,
-    items: Iterable[_I] | AsyncIterable[_I],
-    call: Callable[[_I], Awaitable[tuple[_R, int]]],
-    outcome: OutcomeFactory[_I, _R, _O],
-    *,
-    workers: int,
-    stops: Callable[[DecisionTelecomError], bool] = stops_run,
-    progress: ProgressHook | None = None,
-    progress_interval: float = 0.5,
-    name: str = "bulk run",
-    writes: bool = False,
-) -> AsyncGenerator[_O, None]:
-    """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
+class BulkRun(AsyncGenerator[_O, None]):
+    """What ``send_many``, ``get_statuses`` and ``wait_for_final_statuses`` return.
 
-    ``call(item)`` returns ``(result, attempts)`` or raises a
-    :class:`DecisionTelecomError`, which becomes the item's outcome (and
-    stops the run when ``stops(error)``). ``outcome(index, item, result,
-    error, attempts)`` builds what is yielded. Any other exception from
-    ``call`` or the input ends the run: nothing more is taken from the input,
-    the inputs already taken finish, their outcomes are handed out, and then
-    the exception is raised. An exception of the progress hook is logged and
-    the run goes on. Closing the client ends the run at once.
+    An async iterator of outcomes in completion order (and an async
+    generator: ``aclose()``, :func:`contextlib.aclosing` work as before), an
+    async context manager that closes it, and the keeper of every outcome it
+    has not handed out yet::
 
-    ``writes`` says that ``call`` sends something that must not go out twice:
-    an input whose retry a stop cut short then gets the error of its last
-    attempt, not :class:`CampaignAborted` (which promises "not sent").
+        async with client.send_many(messages) as outcomes:
+            async for outcome in outcomes:
+                if stop_now():
+                    break
+            async for outcome in outcomes.drain():
+                ...  # the rest: one outcome for every input left
 
-    Check the arguments before calling this (see :mod:`._bulk_calls`): a
-    generator only starts running at the first ``__anext__``.
+    How a consumer that stops early still gets everything:
+
+    * :meth:`drain` on a run still going stops it the careful way (as
+      :meth:`stop`): nothing new is sent, the requests out settle (accepted
+      ones with their ``message_id``), and it yields those, then a
+      :class:`CampaignAborted` outcome (``cause`` ``None``) for every input
+      not sent, the rest of the input included. With it, every input still
+      gets exactly one outcome.
+    * After the run was closed (``aclose()``, leaving ``async with``, a
+      cancelled consuming task, the client closed), :meth:`drain` yields what
+      the run held at that moment: outcomes settled and not handed out, an
+      unknown outcome (:class:`TransportError` with ``outcome_unknown``) for
+      each request that was out, and :class:`CampaignAborted` for inputs
+      taken but not sent. The rest of the input is not read.
+    * A run dropped with outcomes nobody can drain any more logs a WARNING
+      listing the accepted message ids.
     """
-    run = _Run(
-        client,
-        items,
-        call,
-        outcome,
-        workers=workers,
-        stops=stops,
-        progress=progress,
-        progress_interval=progress_interval,
-        name=name,
-        writes=writes,
-    )
+
+    def __init__(self, run: _Run[Any, Any, _O]) -> None:
+        self._run = run
+        self._outcomes = _iterate(run)
+        run.owner = weakref.ref(self)
+
+    def __aiter__(self) -> BulkRun[_O]:
+        return self
+
+    async def __anext__(self) -> _O:
+        return await self._outcomes.__anext__()
+
+    async def asend(self, value: None) -> _O:
+        return await self._outcomes.asend(value)
+
+    async def athrow(self, typ: Any, val: Any = None, tb: TracebackType | None = None, /) -> _O:
+        return await self._outcomes.athrow(typ, val, tb)
+
+    async def aclose(self) -> None:
+        """Stop the run at once; what it holds stays for :meth:`drain`."""
+        await self._outcomes.aclose()
+        await self._run.close()
+
+    async def __aenter__(self) -> BulkRun[_O]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def stop(self) -> None:
+        """Send nothing new; the iteration goes on and ends with every outcome.
+
+        Requests already out settle and their outcomes are handed out; every
+        input not sent, the rest of the input included, gets a
+        :class:`CampaignAborted` outcome whose ``cause`` is ``None``. Safe to
+        call from a signal handler (it only sets flags).
+        """
+        self._run.stop()
+
+    async def drain(self) -> AsyncIterator[_O]:
+        """Yield every outcome not handed out yet; see the class docstring.
+
+        Each outcome is handed out once: by the iteration or by ``drain()``.
+        """
+        run = self._run
+        if not run.closed and run.cancelled is None:
+            run.stop()
+            async for outcome in self._outcomes:
+                yield outcome
+        await self.aclose()
+        while run.ready:
+            yield run.ready.popleft()
+
+    def __del__(self) -> None:
+        run = getattr(self, "_run", None)
+        if run is not None and run.closed and run.ready:
+            run.warn_unclaimed()
+
+
+async def _iterate(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
+    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them."""
     run.start()
     ready = run.ready
     try:
         while True:
             if run.cancelled is not None:
-                raise run.cancelled
+                # A fresh copy each time: the one kept on the run never holds a
+                # traceback (and through it this run's frames).
+                raise copy.copy(run.cancelled)
             if ready:
                 yield run.hand_out()
             elif run.alive:
@@ -614,3 +757,50 @@ async def run_bulk(
         await run.finish()
     finally:
         await run.close()
+
+
+def run_bulk(
+    client: BaseClient,
+    items: Iterable[_I] | AsyncIterable[_I],
+    call: Callable[[_I], Awaitable[tuple[_R, int]]],
+    outcome: OutcomeFactory[_I, _R, _O],
+    *,
+    workers: int,
+    stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    progress: ProgressHook | None = None,
+    progress_interval: float = 0.5,
+    name: str = "bulk run",
+    writes: bool = False,
+) -> BulkRun[_O]:
+    """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
+
+    ``call(item)`` returns ``(result, attempts)`` or raises a
+    :class:`DecisionTelecomError`, which becomes the item's outcome (and
+    stops the run when ``stops(error)``). ``outcome(index, item, result,
+    error, attempts)`` builds what is yielded. Any other exception from
+    ``call`` or the input ends the run: nothing more is taken from the input,
+    the inputs already taken finish, their outcomes are handed out, and then
+    the exception is raised. An exception of the progress hook is logged and
+    the run goes on. Closing the client ends the run at once; what it held
+    stays for :meth:`BulkRun.drain`.
+
+    ``writes`` says that ``call`` sends something that must not go out twice:
+    an input whose retry a stop cut short then gets the error of its last
+    attempt, not :class:`CampaignAborted` (which promises "not sent").
+
+    Nothing starts before the first ``__anext__`` (or ``drain()``): check the
+    arguments before calling this (see :mod:`._bulk_calls`).
+    """
+    run = _Run(
+        client,
+        items,
+        call,
+        outcome,
+        workers=workers,
+        stops=stops,
+        progress=progress,
+        progress_interval=progress_interval,
+        name=name,
+        writes=writes,
+    )
+    return BulkRun(run)

@@ -7,10 +7,11 @@ work.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from decisiontelecom_async._bulk import (
+    BulkRun,
     StatusOutcome,
     check_concurrency,
     check_item_type,
@@ -62,7 +63,7 @@ def send_many_of(
     progress_interval: float,
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
     name: str = "send_many",
-) -> AsyncGenerator[SendOutcome[_I], None]:
+) -> BulkRun[SendOutcome[_I]]:
     """A client's ``send_many``: check the arguments now, send lazily.
 
     ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
@@ -104,7 +105,7 @@ def get_statuses_of(
     progress_interval: float,
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
     name: str = "get_statuses",
-) -> AsyncGenerator[StatusOutcome[_R], None]:
+) -> BulkRun[StatusOutcome[_R]]:
     """A client's ``get_statuses``: check the arguments now, look up lazily.
 
     ``get_one(message_id)`` returns ``(status, attempts)`` (a client's

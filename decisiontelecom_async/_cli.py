@@ -294,8 +294,11 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     Columns: receiver, text (required); sender (or --sender); message_type,
     source_type, sms_text, image_url, button_caption, button_action,
     callback_url, validity_period (optional). A bad row is reported with its
-    line number in the results file and does not stop the rest. Exit code 0
-    when every row was sent, 1 when any was not.
+    line number in the results file and does not stop the rest. Each result
+    row is flushed as it settles. Ctrl+C or SIGTERM stops sending, settles
+    what is in flight and records every row (the rest as not_sent). Exit
+    code 0 when every row was sent, 1 when any was not, 130 after Ctrl+C,
+    143 after SIGTERM.
     """
     from decisiontelecom_async._cli_commands import run_campaign  # noqa: PLC0415
 

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from decisiontelecom_async._bulk import stops_run
+from decisiontelecom_async._bulk import BulkRun, stops_run
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._cli import Service
 from decisiontelecom_async._cli_csv import (
@@ -58,6 +58,30 @@ _STOPPED_WARNING = "%s stopped after"
 """The bulk engine's warning when a run stops; the commands say it themselves."""
 _UNREACHABLE_STREAK = 20
 """Connect failures in a row (each after its retries) that stop a campaign."""
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that stop a campaign the careful way; the exit code is 128 + the signal."""
+
+
+@contextlib.contextmanager
+def on_signals(
+    handler: Callable[[signal.Signals], None], signals: Sequence[signal.Signals]
+) -> Iterator[None]:
+    """Call ``handler(signum)`` on each of ``signals`` meanwhile, from the running loop.
+
+    Our own handler also works where SIGINT was ignored (a background job).
+    Where the loop cannot take signal handlers, the defaults stay.
+    """
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, handler, signum)
+            handled.append(signum)
+    try:
+        yield
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
 
 
 def stdout_console() -> Console:
@@ -248,6 +272,16 @@ class _Campaign:
         self.tally = CampaignTally()
         self.in_flight: dict[int, tuple[int, str]] = {}
         """Line and receiver of each message handed to send_many, by its index."""
+        self.interrupted: signal.Signals | None = None
+        """The signal that stopped the campaign, if one did."""
+        self._outcomes: BulkRun[SendOutcome[ViberMessage]] | None = None
+
+    def interrupt(self, signum: signal.Signals) -> None:
+        """Stop like a stop of the service: send nothing new, settle, record every row."""
+        if self.interrupted is None:
+            self.interrupted = signum
+        if self._outcomes is not None:
+            self._outcomes.stop()
 
     def advance(self) -> None:
         tally = self.tally
@@ -298,7 +332,12 @@ class _Campaign:
                 stops=self.tally.stops,
                 name="campaign",
             )
-            async with contextlib.aclosing(outcomes):
+            self._outcomes = outcomes
+            if self.interrupted is not None:
+                outcomes.stop()
+            # A signal only stops the run: the loop still gets every outcome,
+            # the rest of the file as not sent, and writes each as it comes.
+            async with outcomes:
                 async for outcome in outcomes:
                     self.record(outcome)
         self.progress.update(self.task, total=self.reader.rows)
@@ -327,7 +366,10 @@ async def run_campaign(
     The file is checked first (it decodes, its header names the columns), so
     a broken file sends nothing. Then rows stream through the bulk engine;
     each row's outcome is written to ``results`` as it comes (completion
-    order; ``line`` ties it to the input). Returns 0 when every row was sent.
+    order; ``line`` ties it to the input) and flushed at once. SIGINT or
+    SIGTERM stops the campaign: nothing new is sent, requests out settle,
+    the rows not reached are recorded as not sent, and the exit code is 130
+    (SIGINT) or 143 (SIGTERM). Otherwise returns 0 when every row was sent.
     """
     try:
         estimate = scan_file(csv_file, encoding).lines
@@ -345,9 +387,19 @@ async def run_campaign(
             log_to(console, skip=(_STOPPED_WARNING,)),
         ):
             run = _Campaign(reader, ResultWriter(sink), progress, estimate)
-            await run.send(service, concurrency=concurrency, rate_limit=rate_limit)
+            with on_signals(run.interrupt, _STOP_SIGNALS):
+                await run.send(service, concurrency=concurrency, rate_limit=rate_limit)
     tally = run.tally
     console.print(_summary(tally, results))
+    if run.interrupted is not None:
+        console.print(
+            f"error: the campaign was stopped by {run.interrupted.name}; "
+            f"{tally.failed['CampaignAborted']} row(s) not sent (status not_sent in {results})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 128 + run.interrupted
     if tally.stopped_by is not None:
         cause = tally.stopped_by
         console.print(
@@ -364,13 +416,6 @@ async def serve_sandbox(config: SandboxConfig, host: str, port: int) -> int:
     """Serve a sandbox until SIGINT or SIGTERM; print where it listens, then "stopped"."""
     console = stdout_console()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Our own handler also works where SIGINT was ignored (a background job).
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
 
     def ready(base_url: str) -> None:
         console.print(f"Viber + SMS API: [bold]{base_url}[/]")
@@ -379,14 +424,10 @@ async def serve_sandbox(config: SandboxConfig, host: str, port: int) -> int:
             f"access key: {config.access_key!r} (a sandbox key, not a secret)  press Ctrl+C to stop"
         )
 
-    try:
-        with log_to(stderr_console()):
-            async with Sandbox(config) as sandbox, sandbox.serve(host, port) as base_url:
-                ready(base_url)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stop.wait()
-    finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
+    with on_signals(lambda _signum: stop.set(), _STOP_SIGNALS), log_to(stderr_console()):
+        async with Sandbox(config) as sandbox, sandbox.serve(host, port) as base_url:
+            ready(base_url)
+            with contextlib.suppress(asyncio.CancelledError):
+                await stop.wait()
     console.print("sandbox stopped")
     return 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from decisiontelecom_async._bulk import (
+    BulkRun,
     StatusOutcome,
     check_concurrency,
     run_bulk,
@@ -204,7 +205,7 @@ def wait_for_final_statuses_of(
     progress_interval: float,
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
     name: str = "wait_for_final_statuses",
-) -> AsyncGenerator[StatusOutcome[_R], None]:
+) -> BulkRun[StatusOutcome[_R]]:
     """A client's ``wait_for_final_statuses``: one poller per watched id, one deadline.
 
     ``timeout`` counts from the first outcome requested; an id still not

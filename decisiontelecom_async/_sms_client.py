@@ -11,12 +11,13 @@ redactor scrubs while it is open (:mod:`._log_filter`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
@@ -234,7 +235,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[SendOutcome[SmsInput], None]:
+    ) -> BulkRun[SendOutcome[SmsInput]]:
         """Send every SMS; yield a :class:`SendOutcome` for each as it finishes.
 
         ::
@@ -256,7 +257,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         in flight finish, nothing new is sent, and every other input gets a
         :class:`CampaignAborted` outcome whose ``cause`` is that error.
         """
-        outcomes: AsyncGenerator[SendOutcome[Any], None] = send_many_of(
+        outcomes: BulkRun[SendOutcome[Any]] = send_many_of(
             self,
             messages,
             lambda item: self._send(_as_sms_message(item), retry_policy=retry_policy),

@@ -8,11 +8,11 @@ Viber API as for an :class:`SmsStatus` of the SMS API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import StatusOutcome
+from decisiontelecom_async._bulk import BulkRun, StatusOutcome
 from decisiontelecom_async._bulk_calls import get_statuses_of
 from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
@@ -56,7 +56,7 @@ class StatusLookups(BaseClient, Generic[_R]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[_R], None]:
+    ) -> BulkRun[StatusOutcome[_R]]:
         """Look up every id; yield a :class:`StatusOutcome` for each as it finishes.
 
         The same pattern as ``send_many``: lazy input, ``concurrency``
@@ -119,7 +119,7 @@ class StatusLookups(BaseClient, Generic[_R]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[StatusOutcome[_R], None]:
+    ) -> BulkRun[StatusOutcome[_R]]:
         """Wait for the final status of every id; yield each outcome once it is final.
 
         Every id is polled as in :meth:`wait_for_final_status`, ``concurrency``

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
 
 from decisiontelecom_async._answer import Answer, text_of
+from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
@@ -136,7 +137,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
-    ) -> AsyncGenerator[SendOutcome[ViberMessage], None]:
+    ) -> BulkRun[SendOutcome[ViberMessage]]:
         """Send every message; yield a :class:`SendOutcome` for each as it finishes.
 
         ::
@@ -165,6 +166,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
         the end. Leaving the loop early, ``aclose()``, cancelling the task or
         closing the client stops the run and leaves no task behind; wrap it in
         :func:`contextlib.aclosing` to stop it the moment you leave the loop.
+        Stopping never throws an outcome away: the returned :class:`BulkRun`'s
+        ``stop()`` ends the loop with every outcome, and its ``drain()`` hands
+        out what was not handed out yet (see ``docs/bulk.md``).
         Arguments are checked at the call, before anything is sent.
         """
         return send_many_of(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import gc
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -323,3 +325,225 @@ async def test_every_string_a_message_holds_goes_out_intact(make_client: object)
         assert body["text"] == message.text
         assert body["text_sms"] == message.sms_text
         assert body["callback_url"] == message.callback_url
+
+
+# -- stopping early keeps every outcome ---------------------------------------------
+
+
+class Accepting:
+    """A plan that accepts every send with a fresh id and remembers the ids it gave."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def __call__(self, number: int, path: str) -> Reply:
+        self.ids.append(number + 1)
+        return Reply(body={"message_id": number + 1})
+
+    async def until(self, count: int) -> None:
+        for _ in range(2000):
+            if len(self.ids) >= count:
+                return
+            await asyncio.sleep(0.005)
+
+
+def check_nothing_accepted_is_lost(accepted: list[int], outcomes: list[object]) -> None:
+    """Every id the server gave is in an outcome, except in-flight ones reported unknown."""
+    indices = sorted(o.index for o in outcomes)  # type: ignore[attr-defined]
+    assert indices == list(range(len(outcomes))), "one outcome per input taken"
+    ids = [o.message_id for o in outcomes if o.ok]  # type: ignore[attr-defined]
+    assert len(ids) == len(set(ids))
+    assert set(ids) <= set(accepted)
+    unknown = [
+        o
+        for o in outcomes
+        if isinstance(o.error, TransportError) and o.error.outcome_unknown  # type: ignore[attr-defined]
+    ]
+    assert len(set(accepted) - set(ids)) <= len(unknown)
+    assert len(unknown) <= 1 + 20  # at most the in-flight ones
+
+
+def worker_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("send_many")]
+
+
+async def test_closing_the_client_mid_run_keeps_every_accepted_outcome(
+    make_client: object,
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        client = build(server.base_url, max_concurrency=20)  # type: ignore[operator]
+        outcomes = client.send_many(make_messages(10_000), concurrency=20)
+        got = []
+        async for outcome in outcomes:
+            got.append(outcome)
+            if len(got) == 20:
+                break
+            await asyncio.sleep(0.01)  # a slow consumer: the workers run ahead
+        await plan.until(39)
+        await client.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await anext(outcomes)
+        drained = [outcome async for outcome in outcomes.drain()]
+        assert len(plan.ids) >= 39
+        check_nothing_accepted_is_lost(plan.ids, got + drained)
+        assert not worker_tasks()
+
+
+async def test_aclosing_mid_run_keeps_every_accepted_outcome(make_client: object) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=20) as client:  # type: ignore[operator]
+            outcomes = client.send_many(make_messages(10_000), concurrency=20)
+            got = []
+            async with contextlib.aclosing(outcomes):
+                async for outcome in outcomes:
+                    got.append(outcome)
+                    if len(got) == 20:
+                        await plan.until(39)
+                        break
+                    await asyncio.sleep(0.01)
+            assert not worker_tasks()
+            drained = [outcome async for outcome in outcomes.drain()]
+            assert [o async for o in outcomes.drain()] == []  # each outcome once
+    check_nothing_accepted_is_lost(plan.ids, got + drained)
+    assert len(got) + len(drained) >= len(plan.ids)
+
+
+async def test_draining_after_a_break_settles_every_request_and_aborts_the_rest(
+    make_client: object,
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=20) as client:  # type: ignore[operator]
+            outcomes = client.send_many(make_messages(500), concurrency=20)
+            got = []
+            async for outcome in outcomes:
+                got.append(outcome)
+                if len(got) == 20:
+                    break
+                await asyncio.sleep(0.01)
+            await plan.until(39)
+            drained = [outcome async for outcome in outcomes.drain()]
+            assert not worker_tasks()
+    everything = got + drained
+    assert sorted(o.index for o in everything) == list(range(500))
+    # The requests that went out all settled: every accepted id is in an outcome.
+    assert sorted(o.message_id for o in everything if o.ok) == sorted(plan.ids)
+    rest = [o for o in everything if not o.ok]
+    assert all(isinstance(o.error, CampaignAborted) for o in rest)
+    assert len(rest) == 500 - len(plan.ids)
+
+
+async def test_cancelling_the_consumer_mid_run_keeps_every_accepted_outcome(
+    make_client: object,
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=20) as client:  # type: ignore[operator]
+            outcomes = client.send_many(make_messages(10_000), concurrency=20)
+            got: list[object] = []
+            twenty = asyncio.Event()
+
+            async def consume() -> None:
+                async for outcome in outcomes:
+                    got.append(outcome)
+                    if len(got) == 20:
+                        twenty.set()
+                    await asyncio.sleep(0.01)
+
+            task = asyncio.create_task(consume())
+            await twenty.wait()
+            await plan.until(39)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            drained = [outcome async for outcome in outcomes.drain()]
+            assert not worker_tasks()
+    check_nothing_accepted_is_lost(plan.ids, got + drained)
+    ok = [o for o in got + drained if o.ok]  # type: ignore[attr-defined]
+    assert len(ok) >= 39
+
+
+async def test_stop_ends_the_iteration_with_every_outcome(make_client: object) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=10) as client:  # type: ignore[operator]
+            got = []
+            async with client.send_many(make_messages(300), concurrency=10) as outcomes:
+                async for outcome in outcomes:
+                    got.append(outcome)
+                    if len(got) == 30:
+                        outcomes.stop()
+                        sent_at_stop = len(plan.ids)
+            assert not worker_tasks()
+            assert [o async for o in outcomes.drain()] == []
+    assert sorted(o.index for o in got) == list(range(300))
+    assert sorted(o.message_id for o in got if o.ok) == sorted(plan.ids)
+    assert len(plan.ids) <= sent_at_stop + 10  # nothing new after the stop but what was out
+    aborted = [o.error for o in got if not o.ok]
+    assert aborted
+    assert all(isinstance(e, CampaignAborted) and e.cause is None for e in aborted)
+    assert "stopped by the caller" in str(aborted[0])
+
+
+async def test_a_run_dropped_with_accepted_outcomes_logs_their_ids(
+    make_client: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        client = build(server.base_url, max_concurrency=5)  # type: ignore[operator]
+        outcomes = client.send_many(make_messages(100), concurrency=5)
+        first = await anext(outcomes)
+        await plan.until(6)
+        for _ in range(2000):  # the sixth answer settles; then every worker waits for a slot
+            if client.in_flight == 0:
+                break
+            await asyncio.sleep(0.005)
+        await client.aclose()
+        with pytest.raises(RuntimeError, match=r"closed.*drain\(\)"):
+            await anext(outcomes)
+        del outcomes  # nobody can drain() it any more
+        gc.collect()
+    dropped = set(plan.ids) - {first.message_id}
+    assert dropped
+    assert "accepted message ids" in caplog.text
+    for message_id in dropped:
+        assert str(message_id) in caplog.text
+
+
+async def test_get_statuses_closed_mid_run_hands_out_what_it_held(make_client: object) -> None:
+    receipt = {"message_id": 1, "status": 1}
+    release = asyncio.Event()
+
+    async def plan(number: int, path: str) -> Reply:
+        if number >= 3:
+            await release.wait()  # look-ups left hanging: cut short by the close
+        return Reply(body=receipt)
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=5) as client:  # type: ignore[operator]
+            outcomes = client.get_statuses(range(1, 1001), concurrency=5)
+            first = await anext(outcomes)
+            for _ in range(2000):
+                if server.requests >= 6 and client.in_flight == 3:
+                    break
+                await asyncio.sleep(0.005)
+            await outcomes.aclose()
+            release.set()
+            drained = [outcome async for outcome in outcomes.drain()]
+            assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("get_statuses")]
+    everything = [first, *drained]
+    assert sorted(o.index for o in everything) == list(range(6))
+    assert sum(o.ok for o in everything) == 3
+    # A look-up cut short is safe to repeat: "not done", never "unknown".
+    cut = [o for o in everything if not o.ok]
+    assert cut
+    assert all(isinstance(o.error, CampaignAborted) for o in cut)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import http.server
 import io
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
@@ -715,3 +719,174 @@ def test_sandbox_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
     assert "sandbox stopped" in out
     assert "error" not in err
     assert "Traceback" not in err
+
+
+# -- a campaign killed or stopped keeps its record ----------------------------------------
+
+_WORKTREE = Path(__file__).resolve().parents[1]
+# This tree's package, whichever one the interpreter has installed.
+CAMPAIGN_SCRIPT = [sys.executable, "-c", "from decisiontelecom_async._cli import main; main()"]
+
+
+class CountingServer:
+    """A loopback stand-in that accepts every send with a fresh id, a little slowly.
+
+    It runs in threads of its own, so it keeps answering while the test waits
+    on the subprocess; :attr:`ids` are the ids it handed out, in order.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.ids: list[int] = []
+        self.lock = threading.Lock()
+        counting = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay)
+                with counting.lock:
+                    message_id = 7_000_000 + len(counting.ids)
+                    counting.ids.append(message_id)
+                data = json.dumps({"message_id": message_id}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1/api"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def accepted(self) -> set[int]:
+        with self.lock:
+            return set(self.ids)
+
+    def wait_for(self, count: int, process: subprocess.Popen[str]) -> None:
+        for _ in range(6000):
+            if len(self.ids) >= count or process.poll() is not None:
+                return
+            time.sleep(0.01)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+def write_campaign(path: Path, rows: int) -> None:
+    lines = ["receiver,text,sender"]
+    lines += [f"380{500000000 + i},Hello {i},Shop" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def start_campaign(
+    server: CountingServer, source: Path, results: Path, concurrency: int
+) -> subprocess.Popen[str]:
+    env = script_env(
+        DECISIONTELECOM_ACCESS_KEY=SANDBOX_KEY,
+        DECISIONTELECOM_BASE_URL=server.base_url,
+        PYTHONPATH=str(_WORKTREE),
+    )
+    # start_new_session: the signal goes to the campaign alone, never to pytest.
+    return subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+        [
+            *CAMPAIGN_SCRIPT,
+            "campaign",
+            str(source),
+            "--results",
+            str(results),
+            "--concurrency",
+            str(concurrency),
+            "--max-retries",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def read_settled_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows on disk (a row cut short by a kill is not one)."""
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return list(reader)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_campaign_killed_with_sigkill_has_every_accepted_row_on_disk(tmp_path: Path) -> None:
+    source = tmp_path / "big.csv"
+    write_campaign(source, 5000)
+    concurrency = 10
+    rng = random.Random(20261202)  # noqa: S311 - where to kill, not a secret
+    with CountingServer(delay=0.002) as server:
+        for attempt in range(3):
+            results = tmp_path / f"big-{attempt}.results.csv"
+            before = server.accepted()
+            process = start_campaign(server, source, results, concurrency)
+            try:
+                server.wait_for(len(before) + rng.randint(100, 1500), process)
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            finally:
+                process.kill()
+                process.communicate(timeout=30)
+            time.sleep(0.2)  # let the server finish answering what was in flight
+            accepted = server.accepted() - before
+            recorded = {
+                int(row["message_id"])
+                for row in read_settled_rows(results)
+                if row["status"] == "sent"
+            }
+            assert recorded <= accepted
+            missing = accepted - recorded
+            assert len(missing) <= concurrency, (attempt, len(accepted), len(recorded))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_signalled_campaign_records_every_row_and_exits_with_the_signal_code(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    source = tmp_path / "big.csv"
+    rows = 5000
+    write_campaign(source, rows)
+    results = tmp_path / "big.results.csv"
+    with CountingServer(delay=0.002) as server:
+        process = start_campaign(server, source, results, 10)
+        try:
+            server.wait_for(300, process)
+            assert process.poll() is None
+            process.send_signal(signum)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=30)
+        accepted = server.accepted()
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    recorded = read_results(results)
+    assert sorted(int(row["line"]) for row in recorded) == list(range(2, rows + 2))
+    sent = {int(row["message_id"]) for row in recorded if row["status"] == "sent"}
+    assert sent == accepted
+    rest = [row for row in recorded if row["status"] != "sent"]
+    assert rest, "the campaign stopped before the end"
+    assert {row["status"] for row in rest} == {"not_sent"}
+    assert len(sent) + len(rest) == rows
