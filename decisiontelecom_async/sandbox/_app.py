@@ -26,9 +26,9 @@ import attrs
 import httpx
 
 from decisiontelecom_async._enums import SmsErrorCode
-from decisiontelecom_async._sandbox_faults import DropPhase, Faults
-from decisiontelecom_async._sandbox_state import SandboxState
-from decisiontelecom_async._sandbox_wire import (
+from decisiontelecom_async.sandbox._faults import DropPhase, Faults
+from decisiontelecom_async.sandbox._state import SandboxState
+from decisiontelecom_async.sandbox._wire import (
     BALANCE_EMPTY,
     INTERNAL_ERROR,
     NOT_FOUND,

@@ -1,31 +1,7 @@
-"""A local stand-in for the DecisionTelecom service, for tests and demos.
+"""The sandbox itself: :class:`Sandbox` ties the state, the faults, the app and the outbox.
 
-The sandbox follows the vendor page rather than replaying canned answers: it
-checks the Basic auth key, validates every request body by the page's rules
-(``400 Invalid Parameter: <name>``), hands out 64-bit ids, moves each
-message through pending, sent and delivered (or undelivered, rejected, and
-an SMS fallback) over simulated time, answers ``receive-viber`` for 5 days,
-POSTs status changes and 2-Way replies to ``callback_url``, and serves the
-SMS API too. Faults are knobs: a rate limit, 500s, errors inside an HTTP 200,
-latency, a balance that runs out, dropped connections. Every random choice is
-seeded.
-
-In process, with no socket::
-
-    from decisiontelecom_async import ViberClient, ViberMessage
-    from decisiontelecom_async.sandbox import Sandbox
-
-    async with Sandbox(seed=1, time_scale=0) as sandbox:
-        async with sandbox.client() as client:
-            message_id = await client.send(ViberMessage("Shop", "380501234567", "Hi"))
-            await sandbox.advance(5)  # simulated seconds
-            receipt = await client.get_status(message_id)
-
-Over real HTTP on loopback::
-
-    async with Sandbox() as sandbox, sandbox.serve(port=0) as base_url:
-        async with ViberClient("sandbox-key", base_url=base_url) as client:
-            ...
+The public face is :mod:`decisiontelecom_async.sandbox`; this module holds the
+class a user builds and its configuration.
 """
 
 from __future__ import annotations
@@ -44,18 +20,17 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import attrs
 import httpx
 
-from decisiontelecom_async._sandbox_app import (
+from decisiontelecom_async.sandbox._app import (
     SMS_PREFIX,
     VIBER_PREFIX,
     AppSettings,
     SandboxApp,
-    SandboxConnectionDropped,
     SandboxStats,
     SandboxTransport,
 )
-from decisiontelecom_async._sandbox_callbacks import CallbackOutbox, DeliveredCallback
-from decisiontelecom_async._sandbox_faults import DropPhase, Faults
-from decisiontelecom_async._sandbox_state import (
+from decisiontelecom_async.sandbox._callbacks import CallbackOutbox, DeliveredCallback
+from decisiontelecom_async.sandbox._faults import DropPhase, Faults
+from decisiontelecom_async.sandbox._state import (
     Outcomes,
     SandboxClock,
     SandboxMessage,
@@ -67,17 +42,7 @@ if TYPE_CHECKING:
     from decisiontelecom_async._sms_client import SmsClient
     from decisiontelecom_async._viber_client import ViberClient
 
-__all__ = [
-    "DeliveredCallback",
-    "DropPhase",
-    "Sandbox",
-    "SandboxClock",
-    "SandboxConfig",
-    "SandboxConnectionDropped",
-    "SandboxMessage",
-    "SandboxStats",
-    "SandboxTransport",
-]
+__all__ = ["Sandbox", "SandboxConfig"]
 
 logger = logging.getLogger("decisiontelecom_async.sandbox")
 
@@ -508,7 +473,7 @@ class Sandbox:
         answer.
         """
         try:
-            from decisiontelecom_async._sandbox_server import LoopbackServer  # noqa: PLC0415
+            from decisiontelecom_async.sandbox._server import LoopbackServer  # noqa: PLC0415
         except ImportError as exc:  # pragma: no cover - h11 comes with httpx
             msg = (
                 "serving the sandbox needs h11; "

@@ -20,8 +20,8 @@ from typing import Any
 import attrs
 import httpx
 
-from decisiontelecom_async._sandbox_app import SandboxStats
-from decisiontelecom_async._sandbox_state import Event, EventKind
+from decisiontelecom_async.sandbox._app import SandboxStats
+from decisiontelecom_async.sandbox._state import Event, EventKind
 
 __all__ = ["CallbackOutbox", "DeliveredCallback"]
 

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 
-from decisiontelecom_async._sandbox_state import Span, draw, seeded_random
+from decisiontelecom_async.sandbox._state import Span, draw, seeded_random
 
 __all__ = ["DropPhase", "Faults", "TokenBucket"]
 

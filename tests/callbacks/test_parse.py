@@ -17,8 +17,8 @@ from decisiontelecom_async import (
     ViberStatus,
     callbacks,
 )
-from decisiontelecom_async._callback_parse import callback_to_wire, tracking_data_for
 from decisiontelecom_async.callbacks import InboundMessage, StatusCallback, parse_callback
+from decisiontelecom_async.callbacks._parse import callback_to_wire, tracking_data_for
 
 # The vendor's page, "Get message from a user for 2Way messages" (trailing blanks trimmed).
 PAGE_REPLY = b"""{
