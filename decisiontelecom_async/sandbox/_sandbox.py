@@ -15,11 +15,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import attrs
 import httpx
 
+from decisiontelecom_async._sms_client import SmsClient
+from decisiontelecom_async._version import __version__
+from decisiontelecom_async._viber_client import ViberClient
 from decisiontelecom_async.sandbox._app import (
     SMS_PREFIX,
     VIBER_PREFIX,
@@ -37,10 +40,6 @@ from decisiontelecom_async.sandbox._state import (
     SandboxState,
     Span,
 )
-
-if TYPE_CHECKING:
-    from decisiontelecom_async._sms_client import SmsClient
-    from decisiontelecom_async._viber_client import ViberClient
 
 __all__ = ["Sandbox", "SandboxConfig"]
 
@@ -419,8 +418,6 @@ class Sandbox:
             return await self._outbox.deliver_due(now)
 
     def _make_callback_client(self) -> httpx.AsyncClient:
-        from decisiontelecom_async import __version__  # noqa: PLC0415 - import cycle
-
         return httpx.AsyncClient(
             transport=self._callback_transport,
             timeout=self._config.callback_timeout,
@@ -445,8 +442,6 @@ class Sandbox:
         In process while not serving, over loopback while :meth:`serve` runs.
         ``kwargs`` go to :class:`ViberClient` (``retry_policy``, ``timeout``...).
         """
-        from decisiontelecom_async._viber_client import ViberClient  # noqa: PLC0415
-
         kwargs.setdefault("base_url", self.base_url)
         if "http_client" not in kwargs:
             kwargs["http_client"] = self._http_client()
@@ -454,8 +449,6 @@ class Sandbox:
 
     def sms_client(self, **kwargs: Any) -> SmsClient:
         """An :class:`SmsClient` with the sandbox's login and password, wired to it."""
-        from decisiontelecom_async._sms_client import SmsClient  # noqa: PLC0415
-
         kwargs.setdefault("base_url", self.sms_base_url)
         if "http_client" not in kwargs:
             kwargs["http_client"] = self._http_client()
@@ -483,8 +476,6 @@ class Sandbox:
         if self._served is not None:
             msg = "this sandbox is already serving; serve() it once at a time"
             raise RuntimeError(msg)
-        from decisiontelecom_async import __version__  # noqa: PLC0415 - import cycle
-
         server = LoopbackServer(
             self._app.handle, server_name=f"decisiontelecom-sandbox/{__version__}"
         )
