@@ -34,8 +34,9 @@ from decisiontelecom_async.sandbox._app import (
     SandboxTransport,
 )
 from decisiontelecom_async.sandbox._callbacks import DeliveredCallback
+from decisiontelecom_async.sandbox._config import SandboxConfig
 from decisiontelecom_async.sandbox._faults import DropPhase
-from decisiontelecom_async.sandbox._sandbox import Sandbox, SandboxConfig
+from decisiontelecom_async.sandbox._sandbox import Sandbox
 from decisiontelecom_async.sandbox._state import SandboxClock, SandboxMessage
 
 __all__ = [

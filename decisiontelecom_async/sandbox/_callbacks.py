@@ -15,13 +15,16 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
 from decisiontelecom_async.sandbox._app import SandboxStats
 from decisiontelecom_async.sandbox._state import Event, EventKind
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = ["CallbackOutbox", "DeliveredCallback"]
 
@@ -59,17 +62,16 @@ class CallbackOutbox:
 
     def __init__(
         self,
+        config: SandboxConfig,
         *,
         client_factory: Callable[[], httpx.AsyncClient],
         stats: SandboxStats,
-        attempts: int,
-        backoff: float,
-        history: int,
     ) -> None:
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
-        self._attempts = attempts
-        self._backoff = backoff
+        self._attempts = config.callback_attempts
+        self._backoff = config.callback_backoff
+        history = config.callback_history
         self._heap: list[tuple[float, int, _Delivery]] = []
         self._seq = itertools.count()
         self._stats = stats

@@ -14,8 +14,12 @@ import enum
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from decisiontelecom_async.sandbox._state import Span, draw, seeded_random
+from decisiontelecom_async.sandbox._state import draw, seeded_random
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = ["DropPhase", "Faults", "TokenBucket"]
 
@@ -68,23 +72,15 @@ class Faults:
     """Seeded decisions for every fault knob."""
 
     def __init__(
-        self,
-        *,
-        seed: int,
-        rate_limit: float | None,
-        server_error_share: float,
-        error_in_200_share: float,
-        latency: Span,
-        drop_connection_share: float,
-        drop_connection_phase: DropPhase,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, config: SandboxConfig, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
+        seed, rate_limit = config.seed, config.rate_limit
         self.bucket = None if rate_limit is None else TokenBucket(rate_limit, monotonic)
-        self.server_error_share = server_error_share
-        self.error_in_200_share = error_in_200_share
-        self.latency = latency
-        self.drop_connection_share = drop_connection_share
-        self.drop_connection_phase = drop_connection_phase
+        self.server_error_share = config.server_error_share
+        self.error_in_200_share = config.error_in_200_share
+        self.latency = config.latency
+        self.drop_connection_share = config.drop_connection_share
+        self.drop_connection_phase = config.drop_connection_phase
         self._server_errors = seeded_random(seed, "server_error")
         self._errors_in_200 = seeded_random(seed, "error_in_200")
         self._latency = seeded_random(seed, "latency")

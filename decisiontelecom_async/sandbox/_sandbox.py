@@ -1,7 +1,8 @@
 """The sandbox itself: :class:`Sandbox` ties the state, the faults, the app and the outbox.
 
-The public face is :mod:`decisiontelecom_async.sandbox`; this module holds the
-class a user builds and its configuration.
+The public face is :mod:`decisiontelecom_async.sandbox`; the configuration is
+in :mod:`~decisiontelecom_async.sandbox._config`, and each part reads its own
+fields of it.
 """
 
 from __future__ import annotations
@@ -9,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
-from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import attrs
 import httpx
@@ -26,187 +24,26 @@ from decisiontelecom_async._viber_client import ViberClient
 from decisiontelecom_async.sandbox._app import (
     SMS_PREFIX,
     VIBER_PREFIX,
-    AppSettings,
     SandboxApp,
     SandboxStats,
     SandboxTransport,
 )
 from decisiontelecom_async.sandbox._callbacks import CallbackOutbox, DeliveredCallback
-from decisiontelecom_async.sandbox._faults import DropPhase, Faults
+from decisiontelecom_async.sandbox._config import SandboxConfig
+from decisiontelecom_async.sandbox._faults import Faults
 from decisiontelecom_async.sandbox._state import (
-    Outcomes,
     SandboxClock,
     SandboxMessage,
     SandboxState,
-    Span,
 )
 
-__all__ = ["Sandbox", "SandboxConfig"]
+__all__ = ["Sandbox"]
 
 logger = logging.getLogger("decisiontelecom_async.sandbox")
 
 IN_PROCESS_HOST = "sandbox.test"
 """The host of the in-process URLs (never resolved: the transport answers)."""
 _PUMP_INTERVAL = 0.02
-
-
-def _share(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        msg = f"SandboxConfig.{attribute.name} must be a share between 0 and 1, got {value!r}"
-        raise ValueError(msg)
-
-
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        msg = f"SandboxConfig.{attribute.name} must be a finite number >= 0, got {value!r}"
-        raise ValueError(msg)
-
-
-def _span(instance: object, attribute: attrs.Attribute[Any], value: Span) -> None:
-    if isinstance(value, tuple):
-        if len(value) != 2:  # noqa: PLR2004 - a pair
-            msg = f"SandboxConfig.{attribute.name} must be seconds or (low, high), got {value!r}"
-            raise ValueError(msg)
-        for bound in value:
-            _seconds(instance, attribute, bound)
-        if value[0] > value[1]:
-            msg = f"SandboxConfig.{attribute.name}: low must not exceed high, got {value!r}"
-            raise ValueError(msg)
-    else:
-        _seconds(instance, attribute, value)
-
-
-def _to_span(value: object) -> object:
-    """Accept a list for ``(low, high)``, as a config file would give it."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        msg = f"SandboxConfig.{attribute.name} must be None or a number > 0, got {value!r}"
-        raise ValueError(msg)
-
-
-def _non_empty(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        msg = f"SandboxConfig.{attribute.name} must be a non-empty string"
-        raise ValueError(msg)
-
-
-@attrs.frozen(kw_only=True)
-class SandboxConfig:
-    """Everything about a sandbox, each knob on its own, all seeded by :attr:`seed`.
-
-    The defaults are a well-behaved service: everything is delivered, every
-    2-Way message gets a reply, no faults. Shares are between 0 and 1;
-    durations are seconds, either fixed or ``(low, high)`` for a uniform draw.
-    Statuses, the status window and callback retries run on simulated time
-    (see :attr:`time_scale`); latency and the rate limit are real time.
-    """
-
-    access_key: str = attrs.field(default="sandbox-key", validator=_non_empty)
-    """The key a client must send (``Authorization: Basic base64(key)``)."""
-    sms_login: str = attrs.field(default="sandbox-login", validator=_non_empty)
-    """The SMS API login."""
-    sms_password: str = attrs.field(default="sandbox-password", validator=_non_empty)
-    """The SMS API password."""
-    seed: int = 0
-    """Seeds every random choice: the same seed and config repeat a run exactly."""
-
-    delivery_delay: Span = attrs.field(default=1.0, converter=_to_span, validator=_span)
-    """Simulated seconds from pending to final: sent halfway, then delivered (or not).
-    An SMS fallback takes as long again."""
-    undelivered_share: float = attrs.field(default=0.0, validator=_share)
-    """Share of Viber messages that end ``undelivered``."""
-    rejected_share: float = attrs.field(default=0.0, validator=_share)
-    """Share of Viber messages that end ``rejected`` (never ``sent``)."""
-    sms_delivered_share: float = attrs.field(default=1.0, validator=_share)
-    """Share of SMS (fallbacks and SMS API sends) that end ``delivered``
-    (the rest ``undeliverable``)."""
-    reply_share: float = attrs.field(default=1.0, validator=_share)
-    """Share of delivered 2-Way messages (206, 208) with a ``callback_url`` that
-    get a reply from the user."""
-    reply_delay: Span = attrs.field(default=2.0, converter=_to_span, validator=_span)
-    """Simulated seconds from delivery to the user's reply."""
-    reply_texts: tuple[str, ...] = attrs.field(
-        default=("Yes", "No", "STOP", "Tell me more"), converter=tuple
-    )
-    """What users reply, picked at random."""
-
-    rate_limit: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Requests a second (bursts of up to a second's worth); beyond it, 429 with
-    ``Retry-After`` in (fractional) seconds."""
-    server_error_share: float = attrs.field(default=0.0, validator=_share)
-    """Share of requests answered 500 (not processed)."""
-    error_in_200_share: float = attrs.field(default=0.0, validator=_share)
-    """Share of Viber requests answered HTTP 200 with an error object inside
-    (rate limit or internal error; not processed)."""
-    latency: Span = attrs.field(default=0.0, converter=_to_span, validator=_span)
-    """Real seconds each request takes before it is handled."""
-    balance: int | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(
-            [attrs.validators.instance_of(int), attrs.validators.ge(0)]
-        ),
-    )
-    """Sends accepted before the balance is empty (402, SMS API error 49);
-    None: never empty."""
-    drop_connection_share: float = attrs.field(default=0.0, validator=_share)
-    """Share of requests whose connection is dropped without an answer."""
-    drop_connection_phase: DropPhase = attrs.field(default=DropPhase.EITHER, converter=DropPhase)
-    """When drops happen: ``before`` processing (nothing happened), ``after``
-    (a send exists, its answer is lost), or ``either``."""
-    unauthorized_body: Literal["empty", "text", "json"] = attrs.field(
-        default="text", validator=attrs.validators.in_(("empty", "text", "json"))
-    )
-    """What a 401 carries: nothing, a line of text, or an error object."""
-
-    callback_attempts: int = attrs.field(
-        default=3, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
-    )
-    """Tries per callback before it is given up."""
-    callback_backoff: float = attrs.field(default=0.5, validator=_seconds)
-    """Simulated seconds before the first retry of a failed callback, doubled after."""
-    callback_timeout: float = attrs.field(default=5.0, validator=_seconds)
-    """Real seconds a receiver has to answer one callback."""
-    callback_history: int = attrs.field(default=10_000, validator=attrs.validators.ge(0))
-    """How many finished callbacks :attr:`Sandbox.callbacks` keeps."""
-
-    status_window: timedelta = timedelta(days=5)
-    """How long a message can be looked up; older ones are forgotten (400)."""
-    time_scale: float = attrs.field(default=1.0, validator=_seconds)
-    """Simulated seconds per real second; 0 freezes time for :meth:`Sandbox.advance`."""
-    start_time: datetime | None = None
-    """Simulated time at start (an aware datetime); None: now."""
-    keep_bodies: int = attrs.field(default=10_000, validator=attrs.validators.ge(0))
-    """How many of the most recent request bodies :meth:`Sandbox.messages` shows."""
-
-    sms_balance: Decimal = attrs.field(default=Decimal("100.00"), converter=Decimal)
-    """The SMS API's money balance; each SMS part costs :attr:`sms_price`."""
-    sms_price: Decimal = attrs.field(default=Decimal("0.05"), converter=Decimal)
-    """What one SMS part costs."""
-    sms_credit: Decimal = attrs.field(default=Decimal("0.00"), converter=Decimal)
-    """The credit the SMS API's balance reports."""
-    currency: str = "EUR"
-    """The currency the SMS API's balance reports."""
-
-    def __attrs_post_init__(self) -> None:
-        if self.undelivered_share + self.rejected_share > 1:
-            msg = "SandboxConfig: undelivered_share + rejected_share must not exceed 1"
-            raise ValueError(msg)
-        if not self.reply_texts:
-            msg = "SandboxConfig.reply_texts must hold at least one text"
-            raise ValueError(msg)
-        if self.status_window <= timedelta(0):
-            msg = "SandboxConfig.status_window must be positive"
-            raise ValueError(msg)
 
 
 class Sandbox:
@@ -236,53 +73,15 @@ class Sandbox:
         start = time.time() if config.start_time is None else config.start_time.timestamp()
         self._clock = SandboxClock(start, config.time_scale)
         self._stats = SandboxStats()
-        self._state = SandboxState(
-            seed=config.seed,
-            clock=self._clock,
-            outcomes=Outcomes(
-                delivery_delay=config.delivery_delay,
-                undelivered_share=config.undelivered_share,
-                rejected_share=config.rejected_share,
-                sms_delivered_share=config.sms_delivered_share,
-                reply_share=config.reply_share,
-                reply_delay=config.reply_delay,
-                reply_texts=config.reply_texts,
-            ),
-            status_window=config.status_window.total_seconds(),
-            keep_bodies=config.keep_bodies,
-            sms_money=config.sms_balance,
-            sms_price=config.sms_price,
-            sends_allowed=config.balance,
-        )
-        self._faults = Faults(
-            seed=config.seed,
-            rate_limit=config.rate_limit,
-            server_error_share=config.server_error_share,
-            error_in_200_share=config.error_in_200_share,
-            latency=config.latency,
-            drop_connection_share=config.drop_connection_share,
-            drop_connection_phase=config.drop_connection_phase,
-        )
+        # Each part reads its own slice of the one config: nothing is copied.
+        self._state = SandboxState(config, self._clock)
+        self._faults = Faults(config)
         self._app = SandboxApp(
-            settings=AppSettings(
-                access_key=config.access_key,
-                sms_login=config.sms_login,
-                sms_password=config.sms_password,
-                unauthorized_body=config.unauthorized_body,
-                sms_credit=config.sms_credit,
-                currency=config.currency,
-            ),
-            state=self._state,
-            faults=self._faults,
-            stats=self._stats,
+            config=config, state=self._state, faults=self._faults, stats=self._stats
         )
         self._callback_transport = callback_transport
         self._outbox = CallbackOutbox(
-            client_factory=self._make_callback_client,
-            stats=self._stats,
-            attempts=config.callback_attempts,
-            backoff=config.callback_backoff,
-            history=config.callback_history,
+            config, client_factory=self._make_callback_client, stats=self._stats
         )
         self._pump_lock = asyncio.Lock()
         self._served: tuple[str, int] | None = None
