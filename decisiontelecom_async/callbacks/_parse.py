@@ -147,7 +147,8 @@ def parse_callback(body: bytes | bytearray | memoryview | str | Mapping[str, Any
 def callback_to_wire(callback: Callback) -> dict[str, Any]:
     """The JSON object the service POSTs for ``callback``; the inverse of :func:`parse_callback`.
 
-    Unset optional fields are left out. The sandbox posts exactly this.
+    Unset optional fields are left out. The sandbox writes its bodies on its
+    own, from the vendor page; a test holds them equal to this.
     """
     if isinstance(callback, InboundMessage):
         message: dict[str, Any] = {"text": callback.text}

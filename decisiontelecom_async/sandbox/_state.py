@@ -10,6 +10,12 @@ sandbox knows when to POST the next change.
 Records are small slotted objects; request bodies are kept only for the most
 recent messages, and everything older than the status window is dropped, so a
 run of hundreds of thousands of messages stays within tens of megabytes.
+
+The callback bodies (:func:`_receipt_body`, :meth:`SandboxState._reply_body`)
+are written here from the vendor page, on purpose not through
+:func:`~decisiontelecom_async.callbacks._parse.callback_to_wire`: an
+independent encoding is what catches the SDK's parser and encoder drifting
+from the page together. A test holds the two to the same bodies.
 """
 
 from __future__ import annotations
