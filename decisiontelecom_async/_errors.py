@@ -16,6 +16,9 @@ The hierarchy::
     ├── CampaignAborted                   an input not sent because a bulk run stopped
     └── StatusTimeoutError (also TimeoutError)  no final status before the deadline
 
+    SandboxConnectionDropped              the sandbox's ASGI interface, where a server
+                                          would drop the connection (not the SDK's)
+
 Every error carries ``attempts``: how many requests were made for the call
 that failed (1 when it was not retried). No message, ``repr`` or attribute
 ever holds the access key, the SMS password or the ``Authorization`` header.
@@ -39,6 +42,7 @@ __all__ = [
     "InsufficientBalanceError",
     "InvalidParameterError",
     "RateLimitError",
+    "SandboxConnectionDropped",
     "ServerError",
     "SmsApiError",
     "TransportError",
@@ -379,3 +383,7 @@ class CampaignAborted(DecisionTelecomError):
 
     def __repr__(self) -> str:
         return f"CampaignAborted(cause={self.cause!r})"
+
+
+class SandboxConnectionDropped(Exception):
+    """Raised by the ASGI interface where a real server would drop the connection."""

@@ -28,11 +28,8 @@ Over real HTTP on loopback::
             ...
 """
 
-from decisiontelecom_async.sandbox._app import (
-    SandboxConnectionDropped,
-    SandboxStats,
-    SandboxTransport,
-)
+from decisiontelecom_async._errors import SandboxConnectionDropped
+from decisiontelecom_async.sandbox._app import SandboxStats, SandboxTransport
 from decisiontelecom_async.sandbox._callbacks import DeliveredCallback
 from decisiontelecom_async.sandbox._config import SandboxConfig
 from decisiontelecom_async.sandbox._faults import DropPhase

@@ -25,6 +25,7 @@ import attrs
 import httpx
 
 from decisiontelecom_async._enums import SmsErrorCode
+from decisiontelecom_async._errors import SandboxConnectionDropped
 from decisiontelecom_async.sandbox._faults import DropPhase, Faults
 from decisiontelecom_async.sandbox._state import SandboxState
 from decisiontelecom_async.sandbox._wire import (
@@ -153,10 +154,6 @@ class SandboxReply:
 
 
 _DROPPED = SandboxReply(status=0, drop=True)
-
-
-class SandboxConnectionDropped(Exception):
-    """Raised by the ASGI interface where a real server would drop the connection."""
 
 
 class SandboxApp:
