@@ -69,13 +69,13 @@ class CallbackOutbox:
     ) -> None:
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
-        self._attempts = config.callback_attempts
-        self._backoff = config.callback_backoff
-        history = config.callback_history
+        self._config = config
         self._heap: list[tuple[float, int, _Delivery]] = []
         self._seq = itertools.count()
         self._stats = stats
-        self.history: collections.deque[DeliveredCallback] = collections.deque(maxlen=history)
+        self.history: collections.deque[DeliveredCallback] = collections.deque(
+            maxlen=config.callback_history
+        )
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -134,7 +134,7 @@ class CallbackOutbox:
             self._record(delivery, delivered=True)
             return True
         self._stats.callback_failures += 1
-        if delivery.attempts >= self._attempts:
+        if delivery.attempts >= self._config.callback_attempts:
             self._stats.callbacks_abandoned += 1
             logger.warning(
                 "sandbox: gave up on a %s callback for message %d to %s after %d attempts (%s)",
@@ -146,7 +146,7 @@ class CallbackOutbox:
             )
             self._record(delivery, delivered=False)
             return False
-        wait = self._backoff * 2 ** (delivery.attempts - 1)
+        wait = self._config.callback_backoff * 2 ** (delivery.attempts - 1)
         logger.debug(
             "sandbox: %s callback to %s failed (%s); retrying in %.2fs",
             event.kind.value,
