@@ -38,9 +38,8 @@ from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
+from decisiontelecom_async._version import __version__
 from decisiontelecom_async._viber_client import ViberClient
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIError",

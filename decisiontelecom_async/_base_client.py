@@ -57,7 +57,7 @@ class ClientState(enum.Enum):
 
 
 def _user_agent() -> str:
-    from decisiontelecom_async import __version__  # noqa: PLC0415 - avoids an import cycle
+    from decisiontelecom_async._version import __version__  # noqa: PLC0415 - a leaf module, no cycle
 
     return f"decisiontelecom-async/{__version__} python-httpx/{httpx.__version__}"
 
