@@ -22,11 +22,14 @@ that, so only the SDK's retry policy repeats a request.
 What it keeps from httpx: the request's headers as httpx built them (aiohttp
 adds none of its own) and its URL as httpx escaped it (an empty query's
 ``?`` aside), redirects not followed, and the ``read`` timeout. The body is
-read raw (aiohttp's decompression is off) up to :data:`._body.MAX_ANSWER_BYTES`
-and decoded from its ``Content-Encoding`` within that bound by the SDK
-(:meth:`AiohttpTransport.answer`) or by httpx (:meth:`handle_async_request`). Where aiohttp differs: a streamed request body is read whole and
-sent with a ``Content-Length``; waiting for a pooled connection and making
-one share one bound, ``connect`` + ``pool``; header values must be UTF-8;
+read raw (aiohttp's decompression is off) up to
+:data:`._body.MAX_ANSWER_BYTES`, and the SDK decodes it from its
+``Content-Encoding`` within that bound (:mod:`._body`), whether it comes
+from :meth:`AiohttpTransport.answer` or :meth:`handle_async_request`.
+
+Where aiohttp differs: a streamed request body is read whole and sent with a
+``Content-Length``; waiting for a pooled connection and making one share one
+bound, ``connect`` + ``pool``; header values must be UTF-8;
 ``max_keepalive_connections`` is not a separate bound (``max_connections``
 is); an answer with bytes after its body is refused. What it lacks: a
 ``write`` timeout (the SDK's bodies fit in a socket buffer), proxies
