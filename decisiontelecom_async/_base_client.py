@@ -23,13 +23,14 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._body import ACCEPT_ENCODING
 from decisiontelecom_async._bulk import (
     bulk_sleep,
     check_bulk_guard,
     note_failed_attempt,
     stop_bulk_runs,
 )
-from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
+from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError, TransportError
 from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
@@ -141,6 +142,8 @@ class BaseClient:
         scrub_logs_for(self, self._redactor)
         self._headers = {
             "Accept": "application/json",
+            # Only the codings _body.py decodes within its size bound.
+            "Accept-Encoding": ACCEPT_ENCODING,
             "User-Agent": _user_agent(),
             **headers,
         }
@@ -347,6 +350,7 @@ class BaseClient:
         *,
         attempt: int = 1,
         retry_policy: RetryPolicy | None = None,
+        call_started: float | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
         # A retry takes the next free slot ahead of first attempts (_slots.py).
@@ -359,12 +363,19 @@ class BaseClient:
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
+            budget = (
+                None if call_started is None else self._budget_left(request, policy, call_started)
+            )
             check_bulk_guard()
             self._in_flight += 1
             started = time.perf_counter()
             try:
                 response = await send_request(
-                    self._http, request, self._redactor, direct=self._owns_http_client
+                    self._http,
+                    request,
+                    self._redactor,
+                    direct=self._owns_http_client,
+                    budget=budget,
                 )
             except DecisionTelecomError as exc:
                 _log_request(request, type(exc).__name__, attempt, started)
@@ -386,6 +397,24 @@ class BaseClient:
                 exc.retry_after > policy.max_retry_after
             )
             raise
+
+    def _budget_left(
+        self, request: httpx.Request, policy: RetryPolicy, call_started: float
+    ) -> float:
+        """Seconds left of the call's ``policy.timeout``; fail, sending nothing, when none are.
+
+        Time queued behind the client's own concurrency bound or rate ceiling
+        counts: the budget is the caller's bound on the whole call.
+        """
+        left = policy.timeout - (self._now() - call_started)
+        if left <= 0:
+            msg = (
+                f"{request.method} {request.url.path}: the call's time budget "
+                f"(RetryPolicy.timeout={policy.timeout:g}s) ran out before the request "
+                "could be sent; the request never reached the service"
+            )
+            raise TransportError(msg, outcome_unknown=False)
+        return left
 
     def _refuse_long_pause(self, policy: RetryPolicy) -> None:
         """Fail at once, sending nothing, while the service asked to wait too long.
@@ -423,12 +452,16 @@ class BaseClient:
         started = self._now()
         try:
             # Most calls succeed at once: the first attempt goes straight out.
-            return await self._send_once(request, parse, retry_policy=policy), 1
+            return await self._send_once(
+                request, parse, retry_policy=policy, call_started=started
+            ), 1
         except DecisionTelecomError as exc:
             first_failure = exc
 
         async def attempt(number: int) -> _T:
-            return await self._send_once(request, parse, attempt=number, retry_policy=policy)
+            return await self._send_once(
+                request, parse, attempt=number, retry_policy=policy, call_started=started
+            )
 
         try:
             return await call_with_retries(
