@@ -14,6 +14,7 @@ import collections
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import attrs
 from rich.console import Console
@@ -105,6 +106,14 @@ class DemoReport:
     total_seconds: float = 0.0
     served_429: int = 0
     served_500: int = 0
+    rate_option: float | Literal["auto"] | None = "auto"
+    """What ``rate_limit`` the client was given."""
+    sandbox_limit: float | None = None
+    learned_rate: float | None = None
+    """The client's rate in force when the sending ended."""
+    send_requests: int = 0
+    send_429: int = 0
+    """Requests the sandbox saw while sending, and how many it answered 429."""
 
     @property
     def retries(self) -> int:
@@ -129,6 +138,15 @@ class DemoReport:
             self.not_delivered[f"{viber}, SMS {receipt.sms_status.name.lower()}"] += 1
         else:
             self.not_delivered[f"{receipt.status.name.lower()}, no fallback"] += 1
+
+    def _rate_row(self) -> tuple[str, str, str]:
+        limit = f"sandbox limit {self.sandbox_limit:g}/s" if self.sandbox_limit else ""
+        if self.rate_option == "auto":
+            learned = f"{self.learned_rate:,.0f} req/s" if self.learned_rate else "-"
+            return ("rate learned (auto)", learned, limit)
+        if self.rate_option is None:
+            return ("rate limit", "none", limit)
+        return ("rate limit (fixed)", f"{self.rate_option:g} req/s", limit)
 
     def table(self) -> Table:
         """The campaign manager's summary."""
@@ -162,8 +180,18 @@ class DemoReport:
             str(self.retries),
             f"{self.served_429} x 429, {self.served_500} x 500",
         )
+        table.add_row(*self._rate_row())
+        share_429 = self.send_429 / self.send_requests if self.send_requests else 0.0
+        table.add_row(
+            "answered 429 while sending",
+            f"{share_429:.1%}",
+            f"{self.send_429} of {self.send_requests} requests",
+        )
         rate = self.sent / self.send_seconds if self.send_seconds else 0.0
-        table.add_row("send throughput", f"{rate:,.0f} msg/s", f"{self.send_seconds:.1f} s")
+        of_limit = f", {rate / self.sandbox_limit:.0%} of the limit" if self.sandbox_limit else ""
+        table.add_row(
+            "send throughput", f"{rate:,.0f} msg/s", f"{self.send_seconds:.1f} s{of_limit}"
+        )
         table.add_row("whole run", f"{self.total_seconds:.1f} s", "")
         return table
 
@@ -191,15 +219,18 @@ async def run_demo(
     *,
     console: Console | None = None,
     time_scale: float = 1.0,
+    rate_limit: float | Literal["auto"] | None = "auto",
 ) -> int:
     """Run the demo campaign; print the summary; 0 when every message was sent.
 
+    ``rate_limit`` is the client's (``"auto"``: it learns the sandbox's
+    limit; the summary shows the rate it learned and the share of 429s).
     Raises :class:`TimeoutError` (one line at the command line) if the whole
     run takes longer than :func:`time_limit`.
     """
     console = console or Console(highlight=False)
     config = demo_config(seed, time_scale=time_scale)
-    report = DemoReport(messages)
+    report = DemoReport(messages, rate_option=rate_limit, sandbox_limit=config.rate_limit)
     started = time.monotonic()
     limit = time_limit(messages)
     try:
@@ -228,9 +259,14 @@ async def _run(config: SandboxConfig, report: DemoReport, console: Console) -> N
             max_concurrency=50,
             timeout=10.0,
             retry_policy=_RETRIES,
+            rate_limit=report.rate_option,
         ) as client:
             with _progress(console) as progress:
+                requests, limited = sandbox.stats.requests, sandbox.stats.rate_limited
                 ids = await _send(client, messages, report, progress)
+                report.learned_rate = client.rate_limit
+                report.send_requests = sandbox.stats.requests - requests
+                report.send_429 = sandbox.stats.rate_limited - limited
                 await _await_delivery(client, sandbox, ids, report, progress)
         report.served_429 = sandbox.stats.rate_limited
         report.served_500 = sandbox.stats.server_errors

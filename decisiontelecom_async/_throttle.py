@@ -87,7 +87,9 @@ class Throttle:
         """
         while True:
             now = self._now()
-            if now >= self._resume_at and now >= self._release_at:
+            # Only requests the pause held take places in the line; one that
+            # comes once it is over goes on (the slots bound how many may).
+            if now >= self._resume_at:
                 break
             place = max(self._resume_at, self._release_at)
             self._release_at = place + self._spacing
