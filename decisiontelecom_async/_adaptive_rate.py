@@ -4,8 +4,8 @@ The algorithm (:class:`RateLearner`, pure and clock-injected):
 
 * **Start.** Send at :data:`_START` requests a second and multiply the rate
   by :data:`_GROWTH` every :data:`_STEP` seconds while no 429 comes back and
-  the rate is actually used (a client sending less than its rate learns
-  nothing about the limit, so it does not raise it).
+  the rate is actually used (a client sending less than its rate, for want
+  of messages or of CPU, learns nothing about the limit by raising it).
 * **On a 429.** The requests answered in the last moments were sent above
   the limit, so the rate the service *accepted* over them (answers that
   were not 429 per second, over at most :data:`_WINDOW` seconds since the
@@ -45,7 +45,7 @@ _START = 20.0
 """Requests per second before anything is known."""
 _STEP = 0.2
 """Seconds between two adjustments of the rate."""
-_GROWTH = 1.5
+_GROWTH = 2.0
 """Factor per step while no limit is known."""
 _WINDOW = 0.5
 """Seconds of answers the accepted rate is measured over."""
@@ -60,14 +60,23 @@ _TARGET = 0.97
 _PROBE_AFTER = 3.0
 """Seconds without a 429 before the ceiling is probed upwards."""
 _PROBE_FIRST = 0.01
-_PROBE_MAX = 0.08
+_PROBE_MAX = 0.04
 """First and largest raise of the ceiling per step while probing."""
 _MIN_RATE = 0.2
 """The rate never goes below this (requests per second)."""
 _SLACK = 0.025
 """Seconds of lateness the pacing catches up (timers wake late on a busy loop)."""
-_USED = 0.5
-"""Share of the rate that must have been used for it to be raised."""
+_HORIZON = 0.05
+"""Seconds ahead a place in line may be handed out. Places are handed out
+ahead so that many requests leave in one turn of a busy event loop (one at a
+time, a loaded loop held a client to a few hundred a second); not far ahead,
+so that a new rate applies at once."""
+_USED = 0.75
+"""Share of the rate that must have been used for it to be raised at the start."""
+_USED_TO_PROBE = 0.85
+"""The same before probing above a measured limit: a client that cannot reach
+its rate (too little to send, or its CPU the bottleneck) learns nothing by
+raising it, and would report a rate it never sends at."""
 
 
 class RateLearner:
@@ -98,19 +107,27 @@ class RateLearner:
         """The limit measured at the last 429 (raised while probing), or None."""
         return self._ceiling
 
-    def wait_time(self) -> float:
-        """Seconds until the next request may be sent (0: now)."""
+    def place(self) -> float | None:
+        """Reserve the next place in line: the moment it may be sent, or None.
+
+        None when that moment is more than :data:`_HORIZON` away: the caller
+        waits :meth:`retry_in` and asks again, so a rate that changes applies
+        to all but the few places already handed out.
+        """
         now = self._clock()
         self._adjust(now)
-        return max(0.0, self._next_free - now)
-
-    def release(self) -> float:
-        """Let one request go now; return the moment, for :meth:`on_429`."""
-        now = self._clock()
         # Late timers are caught up a little, never a long idle time's worth.
-        self._next_free = max(self._next_free, now - _SLACK) + 1 / self._rate
+        at = max(self._next_free, now - _SLACK)
+        if at - now > max(_HORIZON, 1 / self._rate):
+            return None
+        self._next_free = at + 1 / self._rate
         self._released += 1
-        return now
+        return max(at, now)
+
+    def retry_in(self) -> float:
+        """Seconds until :meth:`place` may succeed."""
+        ahead = self._next_free - self._clock() - max(_HORIZON, 1 / self._rate)
+        return max(ahead, 0.001)
 
     def on_success(self) -> None:
         """Count one answer that was not a 429."""
@@ -142,17 +159,17 @@ class RateLearner:
         elapsed = now - self._step_at
         if elapsed < _STEP:
             return
-        used = self._released >= _USED * self._rate * elapsed
+        used = self._released / (self._rate * elapsed)
         self._step_at = now
         self._released = 0
         if self._ceiling is None:
-            if used:
+            if used >= _USED:
                 self._rate *= _GROWTH
             return
         target = _TARGET * self._ceiling
         if self._rate < target:
             self._rate = min(target, self._rate + max((target - self._rate) / 2, _MIN_RATE))
-        elif used and now - self._quiet_since >= _PROBE_AFTER:
+        elif used >= _USED_TO_PROBE and now - self._quiet_since >= _PROBE_AFTER:
             self._ceiling *= 1 + self._probe
             self._probe = min(_PROBE_MAX, self._probe * 2)
             self._rate = _TARGET * self._ceiling
@@ -171,9 +188,7 @@ class AdaptiveRate:
     ) -> None:
         self._learner = RateLearner(clock)
         self._sleep = sleep
-        # One waiter at a time asks for the next place, so a rate that changes
-        # applies to the very next request, not to places handed out before.
-        self._turn = asyncio.Lock()
+        self._clock = clock
 
     @property
     def rate(self) -> float:
@@ -182,10 +197,12 @@ class AdaptiveRate:
 
     async def acquire(self) -> float:
         """Wait for the next place at the learned rate."""
-        async with self._turn:
-            while (wait := self._learner.wait_time()) > 0:
-                await self._sleep(wait)
-            return self._learner.release()
+        while (at := self._learner.place()) is None:
+            await self._sleep(self._learner.retry_in())
+        wait = at - self._clock()
+        if wait > 0:
+            await self._sleep(wait)
+        return at
 
     def on_success(self) -> None:
         """Count an answer that was not a 429."""

@@ -638,6 +638,8 @@ async def test_demo_reports_the_learned_rate_and_the_429_share() -> None:
     assert "sandbox limit 400/s" in learned
     assert "answered 429 while sending" in text
     assert "of the limit" in text
+    assert "steady throughput" in text
+    assert "CPU while sending" in text
 
 
 @pytest.mark.parametrize(
