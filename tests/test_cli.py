@@ -638,8 +638,15 @@ async def test_demo_reports_the_learned_rate_and_the_429_share() -> None:
     assert "sandbox limit 400/s" in learned
     assert "answered 429 while sending" in text
     assert "of the limit" in text
-    assert "steady throughput" in text
+    # (No steady throughput: 150 messages are sent within the 2 s warm-up.)
     assert "CPU while sending" in text
+
+
+def test_steady_throughput_leaves_out_the_warm_up_and_the_retry_tail() -> None:
+    # 100 outcomes in the warm-up, then 100 a second, then a tail of 10 late retries.
+    finished = [0.5] * 100 + [2.0 + i / 100 for i in range(1, 301)] + [10.0] * 10
+    assert _cli_demo._steady_rate(finished) == pytest.approx(100.0)
+    assert _cli_demo._steady_rate([0.1, 0.2]) == 0.0
 
 
 @pytest.mark.parametrize(
