@@ -634,12 +634,29 @@ async def test_demo_reports_the_learned_rate_and_the_429_share() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert code == 0, text
     learned = next(line for line in text.splitlines() if "rate learned (auto)" in line)
-    assert "req/s" in learned
+    # 150 messages may never go above the limit: then there is nothing learned.
+    assert "req/s" in learned or "limit not reached" in learned
     assert "sandbox limit 400/s" in learned
     assert "answered 429 while sending" in text
     assert "of the limit" in text
     # (No steady throughput: 150 messages are sent within the 2 s warm-up.)
     assert "CPU while sending" in text
+
+
+def test_demo_report_shows_the_learned_rate_only_once_a_429_taught_it() -> None:
+    def rendered(report: DemoReport) -> str:
+        console = Console(file=io.StringIO(), width=120)
+        console.print(report.table())
+        return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+    taught = DemoReport(10, sandbox_limit=400.0, learned_rate=391.0, send_429=3, send_requests=100)
+    assert "391 req/s" in rendered(taught)
+    assert "3.0%" in rendered(taught)
+    untaught = DemoReport(10, sandbox_limit=400.0, learned_rate=1280.0, send_requests=100)
+    assert "limit not reached" in rendered(untaught)
+    assert "1,280" not in rendered(untaught)
+    fixed = DemoReport(10, rate_option=400.0, sandbox_limit=400.0)
+    assert "rate limit (fixed)" in rendered(fixed)
 
 
 def test_steady_throughput_leaves_out_the_warm_up_and_the_retry_tail() -> None:
