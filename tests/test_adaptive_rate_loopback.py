@@ -9,6 +9,7 @@ server's own per-second counts, with generous margins: the benchmark
 from __future__ import annotations
 
 import contextlib
+import statistics
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
@@ -80,8 +81,9 @@ async def test_auto_finds_a_fixed_limit_and_holds_just_under_it(limit: float, ki
     requests = server.total_accepted + server.total_refused
     share = server.total_refused / requests
     assert share < 0.05, f"{server.total_refused} of {requests} answered 429"
-    # The rate it reports is the one it learned: near the limit, not far above.
-    assert 0.7 * limit <= rates[-1] <= 1.2 * limit, rates
+    # The rate it reports is the one it holds: near the limit (a probe takes
+    # it above for a moment, so the median of the second half, not the last).
+    assert 0.7 * limit <= statistics.median(rates[len(rates) // 2 :]) <= 1.1 * limit, rates
 
 
 async def test_auto_follows_the_limit_down_when_it_drops_mid_run() -> None:
@@ -97,7 +99,7 @@ async def test_auto_follows_the_limit_down_when_it_drops_mid_run() -> None:
     assert sum(a for a, _ in after) / len(after) >= 0.8 * 60, after
     requests = server.total_accepted + server.total_refused
     assert server.total_refused / requests < 0.08, f"{server.total_refused} of {requests}"
-    assert rates[-1] <= 1.2 * 60, rates
+    assert statistics.median(rates[-len(rates) // 4 :]) <= 1.1 * 60, rates
 
 
 async def test_auto_on_the_sms_client_reports_a_rate() -> None:
