@@ -35,7 +35,7 @@ from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import Throttle
+from decisiontelecom_async._throttle import RateLimit, Throttle
 from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
@@ -114,7 +114,7 @@ class BaseClient:
         timeout: float | httpx.Timeout,
         max_retries: int,
         max_concurrency: int,
-        rate_limit: float | None,
+        rate_limit: RateLimit,
         http_client: httpx.AsyncClient | None,
         retry_policy: RetryPolicy | None,
         headers: Mapping[str, str],
@@ -195,6 +195,11 @@ class BaseClient:
     def max_concurrency(self) -> int:
         """The most requests this client has in flight at once."""
         return self._max_concurrency
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The requests-per-second ceiling in force now (learned with ``"auto"``), or None."""
+        return self._throttle.rate_limit
 
     @property
     def in_flight(self) -> int:
@@ -359,7 +364,7 @@ class BaseClient:
             # The shared pause and the rate ceiling are waited out while holding
             # a slot, so requests queued for a slot cannot slip out during a pause.
             self._refuse_long_pause(policy)
-            await self._throttle.wait()
+            sent_at = await self._throttle.wait()
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
@@ -387,16 +392,23 @@ class BaseClient:
             self._slots.release()
         _log_request(request, str(response.status_code), attempt, started)
         try:
-            return parse(response)
+            result = parse(response)
         except RateLimitError as exc:
             # The whole client waits: every call, however long the service asked.
             self._throttle.pause(
                 exc.retry_after if exc.retry_after is not None else policy.initial_wait
             )
+            self._throttle.on_429(exc.retry_after, sent_at)
             exc.wait_refused = exc.retry_after is not None and (
                 exc.retry_after > policy.max_retry_after
             )
             raise
+        except DecisionTelecomError:
+            # Any other answer came through the service's limit.
+            self._throttle.on_success()
+            raise
+        self._throttle.on_success()
+        return result
 
     def _budget_left(
         self, request: httpx.Request, policy: RetryPolicy, call_started: float

@@ -16,7 +16,7 @@ import functools
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import attrs
 
@@ -247,6 +247,35 @@ def status(service: Service, message_ids: tuple[int, ...]) -> None:
     _run(show_statuses(service, message_ids))
 
 
+class _RateLimit(click.ParamType):  # type: ignore[type-arg] # generic in newer click only
+    """``auto`` (learn the service's limit), ``none`` (no ceiling), or requests a second."""
+
+    name = "auto|none|R"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | Literal["auto"] | None:
+        del param, ctx
+        if value is None or isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        if text in ("auto", "none"):
+            return None if text == "none" else "auto"
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = 0.0
+        if not rate >= 0.1:  # noqa: PLR2004 - the smallest sensible ceiling
+            self.fail(f"{value!r} is not 'auto', 'none' or a number of requests/s >= 0.1")
+        return rate
+
+
+_RATE_LIMIT_HELP = (
+    "Requests per second: 'auto' learns the service's limit from its 429s and holds "
+    "just under it, a number is a fixed ceiling, 'none' sets none."
+)
+
+
 def _check_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
     del ctx, param
     try:
@@ -272,7 +301,9 @@ def _check_encoding(ctx: click.Context, param: click.Parameter, value: str) -> s
     show_default=True,
     help="Messages in flight at once.",
 )
-@click.option("--rate-limit", type=click.FloatRange(min=0.1), help="Requests per second ceiling.")
+@click.option(
+    "--rate-limit", type=_RateLimit(), default="auto", show_default=True, help=_RATE_LIMIT_HELP
+)
 @click.option(
     "--encoding",
     default="utf-8-sig",
@@ -286,7 +317,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     results: Path | None,
     sender: str | None,
     concurrency: int,
-    rate_limit: float | None,
+    rate_limit: float | Literal["auto"] | None,
     encoding: str,
 ) -> None:
     """Send one message per row of CSV_FILE, with live progress.
@@ -327,11 +358,14 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
 @cli.command()
 @click.option("--messages", type=click.IntRange(1, 100_000), default=2000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for the sandbox.")
-def demo(messages: int, seed: int) -> None:
+@click.option(
+    "--rate-limit", type=_RateLimit(), default="auto", show_default=True, help=_RATE_LIMIT_HELP
+)
+def demo(messages: int, seed: int, rate_limit: float | Literal["auto"] | None) -> None:
     """Run a whole campaign against an embedded sandbox: no key, no network."""
     from decisiontelecom_async._cli_demo import run_demo  # noqa: PLC0415
 
-    _run(run_demo(messages, seed))
+    _run(run_demo(messages, seed, rate_limit=rate_limit))
 
 
 @cli.command()

@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from rich import box
 from rich.console import Console
@@ -319,7 +319,9 @@ class _Campaign:
             self.writer.failed(line, receiver, error, outcome.attempts)
         self.advance()
 
-    async def send(self, service: Service, *, concurrency: int, rate_limit: float | None) -> None:
+    async def send(
+        self, service: Service, *, concurrency: int, rate_limit: float | Literal["auto"] | None
+    ) -> None:
         async with service.client(max_concurrency=concurrency, rate_limit=rate_limit) as client:
             outcomes = send_many_of(
                 client,
@@ -358,7 +360,7 @@ async def run_campaign(
     *,
     sender: str | None,
     concurrency: int,
-    rate_limit: float | None,
+    rate_limit: float | Literal["auto"] | None,
     encoding: str = "utf-8-sig",
 ) -> int:
     """Send every row of ``csv_file``; write ``results``; print a summary.

@@ -37,6 +37,7 @@ from decisiontelecom_async._status_lookups import StatusLookups, check_message_i
 if TYPE_CHECKING:
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
+    from decisiontelecom_async._throttle import RateLimit
 
 __all__ = ["DEFAULT_SMS_BASE_URL", "SmsClient", "SmsInput"]
 
@@ -115,7 +116,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         timeout: float | httpx.Timeout = 30.0,
         max_retries: int = 3,
         max_concurrency: int = 50,
-        rate_limit: float | None = None,
+        rate_limit: RateLimit = None,
         http_client: httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:

@@ -21,6 +21,7 @@ from decisiontelecom_async._status_lookups import StatusLookups, check_message_i
 if TYPE_CHECKING:
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
+    from decisiontelecom_async._throttle import RateLimit
 
 __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
 
@@ -44,7 +45,10 @@ class ViberClient(StatusLookups[MessageReceipt]):
     also through an ``http_client`` you pass. ``max_retries`` is the number of
     retries after the first try (see :class:`RetryPolicy`; a ``retry_policy``
     replaces it). ``max_concurrency`` bounds the requests in flight across
-    every call on the client; ``rate_limit`` caps requests per second.
+    every call on the client. ``rate_limit`` caps requests per second: a
+    number is a fixed ceiling, ``"auto"`` learns the service's own limit from
+    its 429s and holds just under it, ``None`` (the default) sets no ceiling;
+    :attr:`rate_limit` reports the rate in force.
     ``http_client`` is an ``httpx.AsyncClient`` to send through; the client
     never closes one you pass in.
     """
@@ -57,7 +61,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         timeout: float | httpx.Timeout = 30.0,
         max_retries: int = 3,
         max_concurrency: int = 50,
-        rate_limit: float | None = None,
+        rate_limit: RateLimit = None,
         http_client: httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
