@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
@@ -17,12 +19,21 @@ from decisiontelecom_async._responses import json_result
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
 
 DEFAULT_BASE_URL = "https://web.it-decision.com/v1/api"
+
+_DIGEST_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def viber_digest(message: ViberMessage) -> bytes:
+    """A journal's digest of ``message``: a hash of its ``send-viber`` body."""
+    body = _DIGEST_ENCODER.encode(viber_message_to_wire(message)).encode()
+    return hashlib.blake2b(b"viber\0" + body, digest_size=16).digest()
 
 
 class ViberClient(StatusLookups[MessageReceipt]):
@@ -131,6 +142,8 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        journal: Journal | None = None,
+        resend_unknown: bool = False,
     ) -> AsyncGenerator[SendOutcome[ViberMessage], None]:
         """Send every message; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -161,6 +174,12 @@ class ViberClient(StatusLookups[MessageReceipt]):
         closing the client stops the run and leaves no task behind; wrap it in
         :func:`contextlib.aclosing` to stop it the moment you leave the loop.
         Arguments are checked at the call, before anything is sent.
+
+        ``journal`` (a :class:`SqliteJournal`) makes the run durable and
+        resumable: each message is recorded before its request leaves and its
+        outcome after; running the same messages against the same journal again
+        sends only what the service did not accept, and messages whose outcome
+        is unknown only with ``resend_unknown=True``. See "Durable campaigns".
         """
         return send_many_of(
             self,
@@ -170,6 +189,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            digest_of=viber_digest,
         )
 
     def _parse_message_id(self, response: Answer) -> int:
