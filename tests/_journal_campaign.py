@@ -46,6 +46,8 @@ async def campaign(path: str, base_url: str, count: int, concurrency: int, resen
 def main() -> int:
     path, base_url, count, concurrency = sys.argv[1:5]
     resend = "--resend-unknown" in sys.argv[5:]
+    if "--more" in sys.argv[5:]:  # the input grew since the journal was written
+        count = str(int(count) + 10)
     try:
         asyncio.run(campaign(path, base_url, int(count), int(concurrency), resend))
     except asyncio.CancelledError:

@@ -4,6 +4,8 @@ Every test runs against a real HTTP server on 127.0.0.1 that counts what it
 accepts per receiver, on the SDK's own transport and on httpx's own.
 """
 
+# ruff: noqa: ASYNC240 - small files in tmp_path, read and written on purpose
+
 from __future__ import annotations
 
 import collections
@@ -32,6 +34,7 @@ from decisiontelecom_async import (
     ViberClient,
     ViberMessage,
 )
+from decisiontelecom_async._viber_client import viber_digest
 
 pytestmark = pytest.mark.network
 
@@ -215,7 +218,8 @@ async def test_a_lost_answer_is_unknown_and_not_resent_unless_asked(
                 assert isinstance(outcome.error, TransportError)
                 assert outcome.error.outcome_unknown
             else:
-                assert outcome.ok and outcome.resumed
+                assert outcome.ok
+                assert outcome.resumed
         resent = await run(
             client, make_messages(12), SqliteJournal(journal_path), resend_unknown=True
         )
@@ -259,7 +263,8 @@ async def test_records_give_every_final_state_for_a_results_file(
         records = [record async for record in journal.records()]
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert records[1].state is JournalState.FAILED
-    assert records[1].error is not None and records[1].error.startswith("InvalidParameterError")
+    assert records[1].error is not None
+    assert records[1].error.startswith("InvalidParameterError")
     assert records[0].state is JournalState.SENT
     assert records[0].message_id == service.ids[0]
     assert records[0].attempts == 1
@@ -304,7 +309,13 @@ async def test_a_journal_damaged_inside_is_refused(journal_path: Path) -> None:
     raw = sqlite3.connect(journal_path)
     raw.executemany(
         "INSERT INTO inputs (idx, digest, state) VALUES (?, ?, 'sent')",
-        [(i, b"y" * 16, ) for i in range(5000)],
+        [
+            (
+                i,
+                b"y" * 16,
+            )
+            for i in range(5000)
+        ],
     )
     raw.commit()
     raw.close()  # the last connection: its WAL goes into the file
@@ -341,15 +352,25 @@ async def test_a_journal_deleted_during_the_run_stops_it(
         loopback(lambda n, p: Reply(body=answer)) as server,
         make_client(server.base_url) as client,
     ):
-        outcomes = []
+        outcomes: list[SendOutcome[ViberMessage]] = []
+
+        async def collect() -> None:
+            journal = SqliteJournal(journal_path)
+            outcomes.extend(
+                [
+                    o
+                    async for o in client.send_many(
+                        make_messages(200), journal=journal, concurrency=1
+                    )
+                ]
+            )
+
         with pytest.raises(JournalError, match="deleted"):
-            async for outcome in client.send_many(
-                make_messages(200), journal=SqliteJournal(journal_path), concurrency=1
-            ):
-                outcomes.append(outcome)
+            await collect()
         assert server.requests <= claims_before_delete + 2
     stopped = [o for o in outcomes if isinstance(o.error, CampaignAborted)]
-    assert stopped and isinstance(stopped[0].error.cause, JournalError)  # type: ignore[union-attr]
+    assert stopped
+    assert isinstance(stopped[0].error.cause, JournalError)  # type: ignore[union-attr]
 
 
 async def test_one_run_at_a_time_on_a_journal(journal_path: Path) -> None:
@@ -382,7 +403,10 @@ async def test_the_sms_client_keeps_a_journal_too(journal_path: Path) -> None:
         return Reply(body=["msgid", str(5000 + number)])
 
     inputs = [(f"{380500000000 + i}", "Shop", f"sale {i}") for i in range(10)]
-    async with loopback(plan) as server, SmsClient("login", "secret-pw", base_url=server.base_url) as sms:
+    async with (
+        loopback(plan) as server,
+        SmsClient("login", "secret-pw", base_url=server.base_url) as sms,
+    ):
         first = [o async for o in sms.send_many(inputs, journal=SqliteJournal(journal_path))]
         again = [o async for o in sms.send_many(inputs, journal=SqliteJournal(journal_path))]
         assert server.requests == 10
@@ -397,13 +421,9 @@ async def test_the_sms_client_keeps_a_journal_too(journal_path: Path) -> None:
 
 
 def test_the_wire_digest_ignores_nothing_that_is_sent() -> None:
-    from decisiontelecom_async._viber_client import viber_digest
-
     base = ViberMessage("Shop", "380500000001", "hello")
     assert viber_digest(base) == viber_digest(ViberMessage("Shop", "380500000001", "hello"))
     assert viber_digest(base) != viber_digest(ViberMessage("Shop", "380500000001", "hello!"))
     assert viber_digest(base) != viber_digest(
         ViberMessage("Shop", "380500000001", "hello", validity_period=3600)
     )
-
-

@@ -135,7 +135,7 @@ class SqliteJournal(Journal):
         if self._conn is not None:
             return
         deadline = time.monotonic() + _IN_PROCESS_WAIT
-        while self._lock.held_here and time.monotonic() < deadline:
+        while self._lock.held_here and time.monotonic() < deadline:  # noqa: ASYNC110 - the holder is another object, maybe not yet collected
             await asyncio.sleep(0.02)  # another journal of this process is closing
         await asyncio.to_thread(self._open_files)
         self._loop = asyncio.get_running_loop()
