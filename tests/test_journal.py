@@ -356,14 +356,9 @@ async def test_a_journal_deleted_during_the_run_stops_it(
 
         async def collect() -> None:
             journal = SqliteJournal(journal_path)
-            outcomes.extend(
-                [
-                    o
-                    async for o in client.send_many(
-                        make_messages(200), journal=journal, concurrency=1
-                    )
-                ]
-            )
+            run = client.send_many(make_messages(200), journal=journal, concurrency=1)
+            async for outcome in run:
+                outcomes.append(outcome)  # noqa: PERF401 - kept up to the error
 
         with pytest.raises(JournalError, match="deleted"):
             await collect()
