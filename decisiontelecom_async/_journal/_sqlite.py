@@ -219,7 +219,8 @@ class SqliteJournal(Journal):
         self._thread = None
         conn, reader = self._conn, self._reader
         self._conn = self._reader = None
-        await asyncio.to_thread(_close_all, conn, reader)
+        # The reader first: the writer, closing last, folds the WAL into the file.
+        await asyncio.to_thread(_close_all, reader, conn)
         self._lock.release()
 
     # -- reading --------------------------------------------------------------------
