@@ -422,3 +422,27 @@ def test_the_wire_digest_ignores_nothing_that_is_sent() -> None:
     assert viber_digest(base) != viber_digest(
         ViberMessage("Shop", "380500000001", "hello", validity_period=3600)
     )
+
+
+async def test_each_claim_is_on_disk_before_its_request_arrives(
+    make_client: Callable[..., ViberClient], journal_path: Path
+) -> None:
+    service = Service()
+    missing: list[int] = []
+
+    def answer(body: bytes) -> object:
+        receiver = receiver_of(body)
+        with sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True) as raw:
+            row = raw.execute("SELECT state FROM inputs WHERE idx = ?", (receiver,)).fetchone()
+        if row != ("claimed",):
+            missing.append(receiver)
+        return service.answer(body)
+
+    async with (
+        loopback(lambda n, p: Reply(body=answer)) as server,
+        make_client(server.base_url) as client,
+    ):
+        outcomes = await run(client, make_messages(60), SqliteJournal(journal_path), concurrency=6)
+    assert all(o.ok for o in outcomes)
+    assert missing == []
+    assert set((await states(journal_path)).values()) == {JournalState.SENT}
