@@ -60,10 +60,10 @@ async def child(url: str, n: int, concurrency: int, journal_dir: str | None) -> 
         if journal_dir is not None:
             journal = SqliteJournal(Path(journal_dir) / "bench.journal")
         base = rss_mb()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         async for outcome in client.send_many(messages(n, WARMUP), journal=journal):
             ok += outcome.ok
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     size = 0
     if journal_dir is not None:
         size = sum(path.stat().st_size for path in Path(journal_dir).iterdir())  # noqa: ASYNC240 - after the run
@@ -72,6 +72,7 @@ async def child(url: str, n: int, concurrency: int, journal_dir: str | None) -> 
         "ok": ok,
         "seconds": seconds,
         "rps": n / seconds,
+        "cpu_us": cpu / n * 1e6,
         "peak_growth_mb": max(0.0, peak_mb() - base),
         "journal_bytes": size,
     }
@@ -113,11 +114,15 @@ def main() -> None:
         server.close()
     rows = [("no journal", plain), ("SqliteJournal", kept), ("SqliteJournal, small", small)]
     out = [f"journal benchmark, concurrency {args.concurrency}, fast local server", ""]
-    out.append(f"{'run':<22} {'messages':>9} {'msg/s':>9} {'peak RSS +MB':>13} {'bytes/msg':>10}")
+    out.append(
+        f"{'run':<22} {'messages':>9} {'msg/s':>9} {'CPU us/msg':>11} {'peak RSS +MB':>13} "
+        f"{'bytes/msg':>10}"
+    )
     for name, row in rows:
         per = row["journal_bytes"] / row["n"] if row["journal_bytes"] else 0.0
         out.append(
-            f"{name:<22} {row['n']:>9} {row['rps']:>9.0f} {row['peak_growth_mb']:>13.1f} "
+            f"{name:<22} {row['n']:>9} {row['rps']:>9.0f} {row['cpu_us']:>11.0f} "
+            f"{row['peak_growth_mb']:>13.1f} "
             f"{per:>10.1f}"
         )
     ratio = kept["rps"] / plain["rps"]
@@ -125,6 +130,7 @@ def main() -> None:
     out += [
         "",
         f"throughput with journal / without: {ratio:.2f}x (target >= 0.80)",
+        f"client CPU per message with journal / without: {kept['cpu_us'] / plain['cpu_us']:.2f}x",
         f"peak RSS growth, {args.n} vs {args.small} with journal: {flat:.2f}x (target 0.90-1.10)",
     ]
     sys.stdout.write("\n".join(out) + "\n")
