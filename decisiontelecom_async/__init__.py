@@ -24,6 +24,8 @@ from decisiontelecom_async._errors import (
     FieldProblem,
     InsufficientBalanceError,
     InvalidParameterError,
+    JournalError,
+    JournalMismatchError,
     RateLimitError,
     ServerError,
     SmsApiError,
@@ -31,6 +33,8 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
     ValidationError,
 )
+from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
+from decisiontelecom_async._journal._sqlite import SqliteJournal
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
 from decisiontelecom_async._polling import StatusTimeoutError
 from decisiontelecom_async._progress import BulkProgress
@@ -50,6 +54,11 @@ __all__ = [
     "FieldProblem",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "Journal",
+    "JournalError",
+    "JournalMismatchError",
+    "JournalRecord",
+    "JournalState",
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
@@ -65,6 +74,7 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "SourceType",
+    "SqliteJournal",
     "StatusOutcome",
     "StatusTimeoutError",
     "TransportError",

@@ -41,6 +41,7 @@ How it holds its promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import inspect
@@ -670,9 +671,13 @@ class BulkRun(AsyncGenerator[_O, None]):
       listing the accepted message ids.
     """
 
-    def __init__(self, run: _Run[Any, Any, _O]) -> None:
+    def __init__(
+        self,
+        run: _Run[Any, Any, _O],
+        holding: contextlib.AbstractAsyncContextManager[object] | None = None,
+    ) -> None:
         self._run = run
-        self._outcomes = _iterate(run)
+        self._outcomes = _iterate(run, holding)
         run.owner = weakref.ref(self)
 
     def __aiter__(self) -> BulkRun[_O]:
@@ -733,8 +738,20 @@ class BulkRun(AsyncGenerator[_O, None]):
             run.warn_unclaimed()
 
 
-async def _iterate(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
-    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them."""
+async def _iterate(
+    run: _Run[Any, Any, _O], holding: contextlib.AbstractAsyncContextManager[object] | None
+) -> AsyncGenerator[_O, None]:
+    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them.
+
+    ``holding`` (a journal in use, say) is entered before the run starts and
+    left only after it is closed, every outcome it made already built.
+    """
+    async with holding if holding is not None else contextlib.nullcontext():
+        async for outcome in _hand_out(run):
+            yield outcome
+
+
+async def _hand_out(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
     run.start()
     ready = run.ready
     try:
@@ -771,6 +788,7 @@ def run_bulk(
     progress_interval: float = 0.5,
     name: str = "bulk run",
     writes: bool = False,
+    holding: contextlib.AbstractAsyncContextManager[object] | None = None,
 ) -> BulkRun[_O]:
     """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
 
@@ -787,6 +805,7 @@ def run_bulk(
     ``writes`` says that ``call`` sends something that must not go out twice:
     an input whose retry a stop cut short then gets the error of its last
     attempt, not :class:`CampaignAborted` (which promises "not sent").
+    ``holding`` is entered when the run starts and left after it ends.
 
     Nothing starts before the first ``__anext__`` (or ``drain()``): check the
     arguments before calling this (see :mod:`._bulk_calls`).
@@ -803,4 +822,4 @@ def run_bulk(
         name=name,
         writes=writes,
     )
-    return BulkRun(run)
+    return BulkRun(run, holding)

@@ -14,6 +14,8 @@ The hierarchy::
     ├── UnexpectedResponseError           a body that is neither a result nor an error
     ├── TransportError                    no usable answer (connect, timeout, dropped)
     ├── CampaignAborted                   an input not sent because a bulk run stopped
+    ├── JournalError                      a campaign journal cannot be used (locked, damaged, full)
+    │   └── JournalMismatchError (also ValueError)  the input differs from what the journal recorded
     └── StatusTimeoutError (also TimeoutError)  no final status before the deadline
 
     SandboxConnectionDropped              the sandbox's ASGI interface, where a server
@@ -41,6 +43,8 @@ __all__ = [
     "FieldProblem",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "JournalError",
+    "JournalMismatchError",
     "RateLimitError",
     "SandboxConnectionDropped",
     "ServerError",
@@ -387,3 +391,33 @@ class CampaignAborted(DecisionTelecomError):
 
 class SandboxConnectionDropped(Exception):
     """Raised by the ASGI interface where a real server would drop the connection."""
+
+
+class JournalError(DecisionTelecomError):
+    """A campaign journal cannot be opened, read or written.
+
+    Raised before anything is sent when the journal is in use by another
+    process, is not a journal or is damaged, or cannot be written (read-only,
+    disk full). When it happens during a run, the claim that failed was not
+    sent, the run stops like after an empty balance (the other inputs get
+    :class:`CampaignAborted` with this error as ``cause``), and no request
+    leaves without its claim on disk.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=0)
+
+
+class JournalMismatchError(JournalError, ValueError):
+    """The input differs from what the journal recorded at :attr:`position`.
+
+    Raised before any request of the run is sent: the input is not the one
+    the journal was kept for (edited, reordered, shortened, or another file).
+    """
+
+    position: int
+    """The first input position (from 0) that differs from the journal."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        super().__init__(f"input at position {position} {reason}; nothing was sent")

@@ -11,6 +11,7 @@ redactor scrubs while it is open (:mod:`._log_filter`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +36,7 @@ from decisiontelecom_async._sms_wire import (
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
     from decisiontelecom_async._throttle import RateLimit
@@ -62,6 +64,22 @@ def _as_sms_message(item: object) -> SmsMessage:
         f"got {type(item).__name__}",
     )
     raise ValidationError([problem], subject="input")
+
+
+def _send_params(message: SmsMessage) -> dict[str, str]:
+    """The query parameters of ``send`` for ``message``, credentials left out."""
+    return {
+        "phone": message.phone,
+        "sender": message.sender,
+        "text": message.text,
+        "dlr": "1" if message.delivery_report else "0",
+    }
+
+
+def sms_digest(item: object) -> bytes:
+    """A journal's digest of a bulk input: a hash of its ``send`` query without credentials."""
+    query = build_query(_send_params(_as_sms_message(item))).encode()
+    return hashlib.blake2b(b"sms\0" + query, digest_size=16).digest()
 
 
 class _SmsRequest(httpx.Request):
@@ -215,15 +233,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         if not isinstance(message, SmsMessage):
             msg = f"expected an SmsMessage, got {type(message).__name__}"
             raise TypeError(msg)
-        request = self._get(
-            "send",
-            {
-                "phone": message.phone,
-                "sender": message.sender,
-                "text": message.text,
-                "dlr": "1" if message.delivery_report else "0",
-            },
-        )
+        request = self._get("send", _send_params(message))
         return await self._call(
             request, read_message_id, idempotent=False, retry_policy=retry_policy
         )
@@ -236,6 +246,8 @@ class SmsClient(StatusLookups[SmsStatus]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        journal: Journal | None = None,
+        resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[SmsInput]]:
         """Send every SMS; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -257,6 +269,9 @@ class SmsClient(StatusLookups[SmsStatus]):
         refused credentials (codes 44, 45, 47, 48, 50) stop the run: requests
         in flight finish, nothing new is sent, and every other input gets a
         :class:`CampaignAborted` outcome whose ``cause`` is that error.
+
+        ``journal`` and ``resend_unknown`` work as on
+        :meth:`ViberClient.send_many`: a durable, resumable run.
         """
         outcomes: BulkRun[SendOutcome[Any]] = send_many_of(
             self,
@@ -266,6 +281,9 @@ class SmsClient(StatusLookups[SmsStatus]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            digest_of=sms_digest,
         )
         return outcomes
 

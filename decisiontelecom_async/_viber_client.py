@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
     from decisiontelecom_async._throttle import RateLimit
@@ -26,6 +29,14 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
 
 DEFAULT_BASE_URL = "https://web.it-decision.com/v1/api"
+
+_DIGEST_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def viber_digest(message: ViberMessage) -> bytes:
+    """A journal's digest of ``message``: a hash of its ``send-viber`` body."""
+    body = _DIGEST_ENCODER.encode(viber_message_to_wire(message)).encode()
+    return hashlib.blake2b(b"viber\0" + body, digest_size=16).digest()
 
 
 class ViberClient(StatusLookups[MessageReceipt]):
@@ -141,6 +152,8 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        journal: Journal | None = None,
+        resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[ViberMessage]]:
         """Send every message; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -174,6 +187,12 @@ class ViberClient(StatusLookups[MessageReceipt]):
         ``stop()`` ends the loop with every outcome, and its ``drain()`` hands
         out what was not handed out yet (see ``docs/bulk.md``).
         Arguments are checked at the call, before anything is sent.
+
+        ``journal`` (a :class:`SqliteJournal`) makes the run durable and
+        resumable: each message is recorded before its request leaves and its
+        outcome after; running the same messages against the same journal again
+        sends only what the service did not accept, and messages whose outcome
+        is unknown only with ``resend_unknown=True``. See "Durable campaigns".
         """
         return send_many_of(
             self,
@@ -183,6 +202,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            digest_of=viber_digest,
         )
 
     def _parse_message_id(self, response: Answer) -> int:
