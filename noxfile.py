@@ -1,5 +1,9 @@
 """The one entry point for checks: ``nox`` runs tests, lint, typecheck and docs.
 
+The tests run twice: ``tests`` with every extra (under coverage), and
+``tests_core`` with what ``pip install decisiontelecom-async`` gives a user;
+tests of an extra skip there, with the reason.
+
 ``nox -s bench`` runs the benchmarks (not part of the default run).
 """
 
@@ -9,7 +13,7 @@ import nox
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "tests_core", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -28,6 +32,13 @@ def tests(session: nox.Session) -> None:
     install_groups(session, "tests", extras="[all]")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=85")
+
+
+@nox.session(python=PYTHON)
+def tests_core(session: nox.Session) -> None:
+    """Run the test suite on the core install: no extra (no aiohttp, click, rich)."""
+    install_groups(session, "tests")
+    session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -35,7 +35,7 @@ from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import RateLimit, Throttle
+from decisiontelecom_async._throttle import OwedRetry, RateLimit, Throttle
 from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
@@ -356,15 +356,13 @@ class BaseClient:
         attempt: int = 1,
         retry_policy: RetryPolicy | None = None,
         call_started: float | None = None,
+        on_way: Callable[[], None] | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
-        # A retry takes the next free slot ahead of first attempts (_slots.py).
-        await self._slots.acquire(retry=attempt > 1)
+        sent_at = await self._pass_gate(policy, retry=attempt > 1)
         try:
-            # The shared pause and the rate ceiling are waited out while holding
-            # a slot, so requests queued for a slot cannot slip out during a pause.
-            self._refuse_long_pause(policy)
-            sent_at = await self._throttle.wait()
+            if on_way is not None:
+                on_way()
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
@@ -428,6 +426,38 @@ class BaseClient:
             raise TransportError(msg, outcome_unknown=False)
         return left
 
+    async def _pass_gate(self, policy: RetryPolicy, *, retry: bool) -> float:
+        """Wait until this attempt may go out, then hold a slot for it.
+
+        Returns the moment the rate gate let it go (for the gate's ``on_429``).
+
+        The pause (and, for a first attempt, any owed retry) is waited out
+        without a slot: a first attempt holding one through a pause would go
+        out ahead of the retries queued for it, on the turns the service
+        promised them. A pause that begins while the slot or the rate ceiling
+        is waited for sends the attempt back to wait again, so nothing slips
+        out during a pause.
+        """
+        ticket = self._slots.ticket()
+        try:
+            while True:
+                self._refuse_long_pause(policy)
+                await self._throttle.wait(retry=retry)
+                # A retry takes the next free slot ahead of first attempts (_slots.py).
+                await self._slots.acquire(retry=retry, ticket=ticket)
+                try:
+                    sent_at = await self._throttle.acquire()
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if self._throttle.clear or (retry and self._throttle.paused_for == 0):
+                    return sent_at
+                # Back to wait, keeping this attempt's place among first attempts.
+                self._slots.step_aside(ticket)
+        except BaseException:
+            self._slots.leave(ticket)
+            raise
+
     def _refuse_long_pause(self, policy: RetryPolicy) -> None:
         """Fail at once, sending nothing, while the service asked to wait too long.
 
@@ -469,11 +499,25 @@ class BaseClient:
             ), 1
         except DecisionTelecomError as exc:
             first_failure = exc
+        # A 429 leaves a retry owed (_throttle.py), from the answer (no await
+        # since) until the retry is on its way or the call ends.
+        debt = OwedRetry(self._throttle)
+        if isinstance(first_failure, RateLimitError):
+            debt.owe()
 
         async def attempt(number: int) -> _T:
-            return await self._send_once(
-                request, parse, attempt=number, retry_policy=policy, call_started=started
-            )
+            try:
+                return await self._send_once(
+                    request,
+                    parse,
+                    attempt=number,
+                    retry_policy=policy,
+                    call_started=started,
+                    on_way=debt.repay,
+                )
+            except RateLimitError:
+                debt.owe()
+                raise
 
         try:
             return await call_with_retries(
@@ -496,6 +540,8 @@ class BaseClient:
             if exc.__suppress_context__:
                 exc.__context__ = None
             raise
+        finally:
+            debt.repay()  # the call may end without the retry it was owed
 
     def __repr__(self) -> str:
         return (

@@ -6,6 +6,12 @@ pause after the service answers 429 (so the whole client waits out the
 service on its own), and the optional rate gate (``_rate_gate.py``): a fixed
 requests-per-second ceiling, or a rate learned from the answers
 (``rate_limit="auto"``, ``_adaptive_rate.py``).
+
+A 429 also leaves a retry *owed*: the service gave the refused request a
+turn, and a first attempt sent before that retry would spend it and earn the
+retry another 429. So first attempts wait until every owed retry has gone
+out (:meth:`Throttle.owe`, :meth:`Throttle.repay`); retries wait out the
+pause only.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Literal
 from decisiontelecom_async._adaptive_rate import AdaptiveRate
 from decisiontelecom_async._rate_gate import FixedRate, RateGate
 
-__all__ = ["RateLimit", "Throttle"]
+__all__ = ["OwedRetry", "RateLimit", "Throttle"]
 
 RateLimit = float | Literal["auto"] | RateGate | None
 """What ``rate_limit=`` takes: a ceiling, ``"auto"``, a shared gate, or None."""
@@ -50,6 +56,9 @@ class Throttle:
             1.0 / self._gate.rate if isinstance(self._gate, FixedRate) else _RAMP_SPACING
         )
         self._release_at = 0.0
+        self._owed = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
 
     @property
     def rate_limit(self) -> float | None:
@@ -78,27 +87,74 @@ class Throttle:
         """Hold every request of the client back for ``seconds`` from now."""
         self._resume_at = max(self._resume_at, self._now() + seconds)
 
-    async def wait(self) -> float:
-        """Wait until a request may be sent; return the moment it may (for :meth:`on_429`).
+    @property
+    def clear(self) -> bool:
+        """Whether a first attempt may go out now: no pause, no retry owed."""
+        return self._owed == 0 and self._now() >= self._resume_at
 
-        During a pause every request takes a place in line; when the pause
-        ends they leave one by one, so the service is not hit by every held
-        request at once (a thundering herd that would earn the next 429).
+    def owe(self) -> None:
+        """Note a request answered 429 whose retry has not gone out yet."""
+        self._owed += 1
+        self._settled.clear()
+
+    def repay(self) -> None:
+        """The owed retry went out (or will not be made)."""
+        self._owed -= 1
+        if self._owed == 0:
+            self._settled.set()
+
+    async def wait(self, *, retry: bool = False) -> None:
+        """Wait until a request may be sent (the rate ceiling excepted: :meth:`acquire`).
+
+        A first attempt also waits for every owed retry. During a pause every
+        first attempt takes a place in line; when the pause ends they leave
+        one by one, so the service is not hit by every held request at once
+        (a thundering herd that would earn the next 429). Retries leave when
+        the pause ends: the service promised each of them a turn by then.
         """
         while True:
+            if not retry and self._owed:
+                await self._settled.wait()
+                continue
             now = self._now()
-            # Only requests the pause held take places in the line; one that
+            # Only requests the pause holds take places in the line; one that
             # comes once it is over goes on (the slots bound how many may).
             if now >= self._resume_at:
-                break
+                return
+            if retry:
+                await self._sleep(self._resume_at - now)
+                continue
             place = max(self._resume_at, self._release_at)
             self._release_at = place + self._spacing
             await self._sleep(place - now)
-            if self._now() >= self._resume_at:
-                break
+            if self.clear:
+                return
+
+    async def acquire(self) -> float:
+        """Wait for the rate gate, when there is one; return the moment it let go."""
         if self._gate is not None:
             return await self._gate.acquire()
         return self._now()
+
+
+class OwedRetry:
+    """One call's retry owed after a 429: owed once, repaid once."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._throttle = throttle
+        self._owed = False
+
+    def owe(self) -> None:
+        """Answered 429: owe the retry (a refusal before sending still owes the last)."""
+        if not self._owed:
+            self._owed = True
+            self._throttle.owe()
+
+    def repay(self) -> None:
+        """The retry is on its way, or the call ends without it."""
+        if self._owed:
+            self._owed = False
+            self._throttle.repay()
 
 
 def _gate_for(

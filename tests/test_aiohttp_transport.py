@@ -18,9 +18,13 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
+
+# The whole module tests the `fast` extra's transport.
+pytest.importorskip("aiohttp", reason="needs the fast extra (aiohttp)")
+
 import aiohttp
 import httpx
-import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL

@@ -28,6 +28,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+
+# The command line is the `cli` extra.
+pytest.importorskip("click", reason="needs the cli extra (click)")
+pytest.importorskip("rich", reason="needs the cli extra (rich)")
+
 from click.testing import CliRunner, Result
 from rich.console import Console
 
