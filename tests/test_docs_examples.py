@@ -6,6 +6,15 @@ comes right before. Blocks of one page run in order in one namespace. A
 ```text block right after a ``<!-- output -->`` line must equal what the
 runnable block before it printed.
 
+A block right after ``<!-- file: PATH -->`` is a file of a small project
+(a ``conftest.py``, your code, a test module): the files of a page are
+written to an empty directory and ``pytest`` runs there in a fresh process,
+with no configuration but what the page shows; every test must pass.
+
+The README quickstart also runs, unchanged and in a fresh interpreter,
+against ``decisiontelecom sandbox`` started for the test, with only the two
+variables the README says to export.
+
 The service (Viber and SMS API) is stood in for at
 ``web.it-decision.com``; any other host (a sandbox on loopback, an in-process
 transport) passes through. The environment holds DECISIONTELECOM_ACCESS_KEY,
@@ -21,7 +30,10 @@ import inspect
 import io
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +81,19 @@ def runnable(text: str) -> list[Example]:
         elif language == "text" and before == "<!-- output -->" and examples:
             examples[-1] = attrs.evolve(examples[-1], expected_output=body)
     return examples
+
+
+FILE_MARK = re.compile(r"^<!-- file: (\S+) -->$")
+
+
+def project_files(text: str) -> dict[str, str]:
+    """The blocks marked ``<!-- file: PATH -->``, by path."""
+    files: dict[str, str] = {}
+    for _, _, body, before in blocks(text):
+        match = FILE_MARK.match(before)
+        if match is not None:
+            files[match.group(1)] = body
+    return files
 
 
 def readme_quickstart() -> list[Example]:
@@ -187,6 +212,103 @@ def test_examples_run(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
             "/v1/api/receive-viber",
         ]
         assert printed == "429 DELIVERED True\n"
+
+
+PROJECT_PAGES = {
+    f"docs/{page.name}": files
+    for page in sorted((ROOT / "docs").glob("*.md"))
+    if (files := project_files(page.read_text(encoding="utf-8")))
+}
+
+
+def test_the_pytest_guide_is_a_project() -> None:
+    assert "conftest.py" in PROJECT_PAGES.get("docs/sandbox.md", {})
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any DECISIONTELECOM_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DECISIONTELECOM_")}
+
+
+@pytest.mark.parametrize("page", PROJECT_PAGES)
+def test_project_pages_pass_under_pytest(page: str, tmp_path: Path) -> None:
+    for path, body in PROJECT_PAGES[page].items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+    env = clean_environment()
+    # The project's own code imports as it would from its root.
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    result = subprocess.run(  # noqa: S603 - our own interpreter, the page's files
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b[1-9]\d* passed\b", result.stdout), result.stdout
+    assert "failed" not in result.stdout
+    assert "skipped" not in result.stdout
+
+
+@contextlib.contextmanager
+def cli_sandbox() -> Iterator[str]:
+    """``decisiontelecom sandbox --port 0`` in its own process; yields its base URL."""
+    command = [sys.executable, "-c", "from decisiontelecom_async._cli import main; main()"]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+        [*command, "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_environment(),
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            found = re.search(r"http://127\.0\.0\.1:\d+/v1/api", line)
+            if found:
+                yield found.group()
+                break
+            assert len(seen) < 50, "".join(seen)
+        else:
+            pytest.fail("the sandbox exited: " + "".join(seen))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.mark.network
+def test_readme_quickstart_runs_unchanged_against_the_cli_sandbox() -> None:
+    (source,) = [example.source for example in readme_quickstart()]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    with cli_sandbox() as base_url:
+        # Exactly what the README tells the reader to export.
+        exports = dict(re.findall(r"export (DECISIONTELECOM_\w+)=(\S+)", readme))
+        assert set(exports) == {"DECISIONTELECOM_ACCESS_KEY", "DECISIONTELECOM_BASE_URL"}
+        assert exports["DECISIONTELECOM_BASE_URL"].removeprefix("http://127.0.0.1:8080") == (
+            "/v1/api"
+        )
+        env = clean_environment() | exports
+        env["DECISIONTELECOM_BASE_URL"] = base_url  # port 0: the port it got
+        result = subprocess.run(  # noqa: S603 - our own interpreter, the README's code
+            [sys.executable, "-c", source],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.fullmatch(r"\d+ (PENDING|SENT|DELIVERED) (True|False)\n", result.stdout), (
+        result.stdout
+    )
 
 
 def test_block_parsing() -> None:
