@@ -34,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -336,6 +337,61 @@ def test_every_python_example_is_run() -> None:
                 continue
             unrun.append(f"docs/{page.name}:{line}")
     assert not unrun
+
+
+def requirement_modules(requirements: list[str]) -> set[str]:
+    """The import names of ``requirements`` (``pytest-asyncio>=1`` is ``pytest_asyncio``)."""
+    names = {
+        re.split(r"[^A-Za-z0-9_.-]", requirement, maxsplit=1)[0] for requirement in requirements
+    }
+    return {name.lower().replace("-", "_") for name in names}
+
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+# What a distribution a page names brings with it that its examples import.
+BROUGHT_ALONG = {"fastapi": {"starlette"}}
+
+
+def installable_on(text: str) -> set[str]:
+    """The modules a reader has after the installs ``text`` tells them to make."""
+    extras = PYPROJECT["optional-dependencies"]
+    named = set(re.findall(r"\[(\w+)\]", text)) & set(extras)
+    if "all" in named:
+        named |= set(re.findall(r"\[([\w,]+)\]", extras["all"][0])[0].split(","))
+    modules = requirement_modules(PYPROJECT["dependencies"])
+    for extra in named - {"all"}:
+        modules |= requirement_modules(extras[extra])
+    for command in re.findall(r"pip install ([A-Za-z][\w -]*)", text):
+        modules |= requirement_modules(command.split())
+    for name in list(modules):
+        modules |= BROUGHT_ALONG.get(name, set())
+    return modules
+
+
+def imported(source: str) -> set[str]:
+    tree = ast.parse(source)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_examples_import_only_what_the_page_installs(page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    have = installable_on(text) | set(sys.stdlib_module_names) | {"decisiontelecom_async", "myapp"}
+    missing = {
+        f"{module} (line {line})"
+        for language, line, body, _ in blocks(text)
+        if language == "python"
+        for module in imported(body) - have
+    }
+    assert not missing, f"{page} imports what it does not tell the reader to install"
 
 
 def test_block_parsing() -> None:
