@@ -85,12 +85,14 @@ def _ssl_context() -> ssl.SSLContext:
 class BaseClient:
     """Lifecycle, limits and retries shared by :class:`ViberClient` and :class:`SmsClient`."""
 
+    # Each client names its own (see _client_options.shared_options).
+    _default_base_url: str
+    _base_url_env: str
+
     def __init__(
         self,
         options: ClientOptions,
         *,
-        default_base_url: str,
-        base_url_env: str,
         headers: Mapping[str, str],
         redactor: Callable[[tuple[str, ...]], Redactor],
     ) -> None:
@@ -102,8 +104,8 @@ class BaseClient:
         resolved = resolve_options(
             type(self).__name__,
             options,
-            default_base_url=default_base_url,
-            base_url_env=base_url_env,
+            default_base_url=self._default_base_url,
+            base_url_env=self._base_url_env,
         )
         http_client = resolved.http_client
         self._base_url = resolved.base_url

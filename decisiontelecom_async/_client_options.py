@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Callable
 from typing import Any, Final, TypedDict, TypeVar
 
 import attrs
@@ -35,7 +34,7 @@ __all__ = [
     "shared_options",
 ]
 
-_C = TypeVar("_C", bound=type)
+_C = TypeVar("_C", bound=type[Any])
 
 
 class ClientOptions(TypedDict, total=False):
@@ -248,35 +247,33 @@ def resolve_options(
     )
 
 
-def shared_options(*, default_base_url: str, base_url_env: str) -> Callable[[_C], _C]:
+def shared_options(cls: _C) -> _C:
     """Give a client the options' documentation and its full signature.
 
     The client's ``__init__`` takes ``**options: Unpack[ClientOptions]``;
     ``inspect.signature`` (``help()``, IDEs, the API reference) shows each
-    option by name with its default instead, as if written out.
+    option by name with its default instead, as if written out. The client
+    names its ``_default_base_url`` and ``_base_url_env``.
     """
-
-    def decorate(cls: _C) -> _C:
-        init = cls.__init__  # type: ignore[misc]
-        signature = inspect.signature(init)
-        kept = [
-            parameter
-            for parameter in signature.parameters.values()
-            if parameter.kind is not inspect.Parameter.VAR_KEYWORD
-        ]
-        options = [
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=default_base_url if name == "base_url" else default,
-                annotation=annotation,
-            )
-            for name, annotation, default in _OPTIONS
-        ]
-        init.__signature__ = signature.replace(parameters=[*kept, *options])
-        cls.__doc__ = (cls.__doc__ or "") + OPTIONS_DOC.format(
-            base_url_env=f"``{base_url_env}``", default_base_url=default_base_url
+    default_base_url: str = cls._default_base_url
+    init = cls.__init__
+    signature = inspect.signature(init)
+    kept = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    options = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=default_base_url if name == "base_url" else default,
+            annotation=annotation,
         )
-        return cls
-
-    return decorate
+        for name, annotation, default in _OPTIONS
+    ]
+    init.__signature__ = signature.replace(parameters=[*kept, *options])
+    cls.__doc__ = (cls.__doc__ or "") + OPTIONS_DOC.format(
+        base_url_env=f"``{cls._base_url_env}``", default_base_url=default_base_url
+    )
+    return cls

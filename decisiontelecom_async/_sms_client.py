@@ -98,7 +98,7 @@ class _Credentials:
         return "<credentials hidden>"
 
 
-@shared_options(default_base_url=DEFAULT_SMS_BASE_URL, base_url_env=SMS_BASE_URL_ENV)
+@shared_options
 class SmsClient(StatusLookups[SmsStatus]):
     """An async client for DecisionTelecom's SMS API (login and password).
 
@@ -123,6 +123,9 @@ class SmsClient(StatusLookups[SmsStatus]):
     are retried on every transient failure.
     """
 
+    _default_base_url = DEFAULT_SMS_BASE_URL
+    _base_url_env = SMS_BASE_URL_ENV
+
     def __init__(
         self,
         login: str | None = None,
@@ -146,8 +149,6 @@ class SmsClient(StatusLookups[SmsStatus]):
         self._credentials = _Credentials(login, password)
         super().__init__(
             options,
-            default_base_url=DEFAULT_SMS_BASE_URL,
-            base_url_env=SMS_BASE_URL_ENV,
             # The answers are not JSON; ask for anything, as the vendor SDKs do.
             headers={"Accept": "*/*"},
             # Every error the core builds for this client goes through this one.

@@ -33,7 +33,7 @@ ACCESS_KEY_ENV = "DECISIONTELECOM_ACCESS_KEY"
 BASE_URL_ENV = "DECISIONTELECOM_BASE_URL"
 
 
-@shared_options(default_base_url=DEFAULT_BASE_URL, base_url_env=BASE_URL_ENV)
+@shared_options
 class ViberClient(StatusLookups[MessageReceipt]):
     """An async client for the Viber + SMS API.
 
@@ -49,6 +49,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
     reads it from the environment variable ``DECISIONTELECOM_ACCESS_KEY``.
     """
 
+    _default_base_url = DEFAULT_BASE_URL
+    _base_url_env = BASE_URL_ENV
+
     def __init__(self, access_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
         access_key = required_from_environment(
             access_key, argument="access_key", variable=ACCESS_KEY_ENV
@@ -63,8 +66,6 @@ class ViberClient(StatusLookups[MessageReceipt]):
         token = base64.b64encode(access_key.encode()).decode()
         super().__init__(
             options,
-            default_base_url=DEFAULT_BASE_URL,
-            base_url_env=BASE_URL_ENV,
             headers={"Authorization": f"Basic {token}"},
             redactor=lambda extra: Redactor((access_key, token, *extra)),
         )
