@@ -120,6 +120,24 @@ async def test_explicit_arguments_win_over_the_environment(
     assert route.calls.last.request.headers["Authorization"] == "Basic Z2l2ZW4ta2V5"
 
 
+def test_a_bad_base_url_from_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECISIONTELECOM_SMS_BASE_URL", "127.0.0.1:8080/ru/js")
+    with pytest.raises(ValueError, match="DECISIONTELECOM_SMS_BASE_URL"):
+        SmsClient("l", "p")
+    # An explicit base_url wins: the variable is not even read.
+    SmsClient("l", "p", base_url="http://127.0.0.1:8080/ru/js")
+
+
+def test_an_explicit_empty_key_is_refused_even_with_the_variable_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECISIONTELECOM_ACCESS_KEY", ACCESS_KEY)
+    with pytest.raises(ValueError, match="access_key must be a non-empty string"):
+        ViberClient("")
+
+
 def test_a_missing_access_key_names_the_variable() -> None:
     with pytest.raises(ValueError, match="DECISIONTELECOM_ACCESS_KEY") as caught:
         ViberClient()
