@@ -32,13 +32,15 @@ Where aiohttp differs: a streamed request body is read whole and sent with a
 bound, ``connect`` + ``pool``; header values must be UTF-8;
 ``max_keepalive_connections`` is not a separate bound (``max_connections``
 is); an answer with bytes after its body is refused. What it lacks: a
-``write`` timeout (the SDK's bodies fit in a socket buffer), proxies
-(:func:`._transport.fast_transport` keeps httpx's own transport when the
-environment names one) and HTTP/2.
+``write`` timeout (the SDK's bodies fit in a socket buffer), proxies from
+the environment (:func:`._transport.fast_transport` keeps httpx's own
+transport when the environment names one; an explicit ``proxy`` is honoured)
+and HTTP/2.
 """
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -123,6 +125,19 @@ def _aiohttp_headers(raw: list[tuple[bytes, bytes]], encoding: str) -> list[tupl
     return headers
 
 
+def _proxy_headers(proxy: httpx.Proxy) -> list[tuple[str, str]]:
+    """The headers ``proxy`` is sent, its credentials in ``Proxy-Authorization``.
+
+    Built as httpx's own proxy transport builds them (UTF-8, base64), rather
+    than with aiohttp's ``BasicAuth``, which aiohttp deprecates.
+    """
+    headers = list(proxy.headers.items())
+    if proxy.auth is not None:
+        token = base64.b64encode(":".join(proxy.auth).encode()).decode()
+        headers.append(("Proxy-Authorization", f"Basic {token}"))
+    return headers
+
+
 class _Exchange:
     """What came back for one request, the body read whole."""
 
@@ -169,12 +184,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     ``limits.max_connections`` bounds the connections (``None``: no bound),
     ``limits.keepalive_expiry`` how long an idle one is kept. ``ssl_context``
-    verifies the server as httpx's would.
+    verifies the server as httpx's would. ``proxy`` (an ``httpx.Proxy``) is
+    used for every request, its credentials sent as ``Proxy-Authorization``.
     """
 
-    def __init__(self, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: httpx.Proxy | None = None,
+    ) -> None:
         self._limits = limits
         self._ssl_context = ssl_context
+        self._proxy = yarl.URL(str(proxy.url), encoded=True) if proxy is not None else None
+        self._proxy_headers = _proxy_headers(proxy) if proxy is not None else []
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._closed = False
@@ -251,6 +275,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # encoded=True: the URL goes out exactly as httpx escaped it.
         url = yarl.URL(str(request.url), encoded=True)
         timeout = self._timeout_for(request.extensions.get("timeout", {}))
+        proxy: dict[str, Any] = {}
+        if self._proxy is not None:
+            proxy["proxy"] = self._proxy
+            if url.scheme == "https":
+                # Sent on the CONNECT that opens the tunnel.
+                proxy["proxy_headers"] = dict(self._proxy_headers)
+            else:
+                # aiohttp sends its proxy_headers only on a CONNECT; a plain
+                # HTTP request to a proxy carries them itself, as with httpx.
+                headers += self._proxy_headers
         try:
             async with session.request(
                 request.method,
@@ -259,6 +293,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
+                **proxy,
             ) as answer:
                 length = answer.content_length
                 if length is None:

@@ -12,7 +12,6 @@ import enum
 import functools
 import json
 import logging
-import math
 import ssl
 import time
 import warnings
@@ -30,12 +29,13 @@ from decisiontelecom_async._bulk import (
     note_failed_attempt,
     stop_bulk_runs,
 )
+from decisiontelecom_async._client_options import ClientOptions, proxy_secrets, resolve_options
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError, TransportError
 from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import OwedRetry, RateLimit, Throttle
+from decisiontelecom_async._throttle import OwedRetry, Throttle
 from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
@@ -63,14 +63,6 @@ def _user_agent() -> str:
     return f"decisiontelecom-async/{__version__} python-httpx/{httpx.__version__}"
 
 
-def _check_base_url(base_url: str) -> httpx.URL:
-    url = httpx.URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host:
-        msg = f"base_url must be an absolute http(s) URL, got {base_url!r}"
-        raise ValueError(msg)
-    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"/")
-
-
 def _log_request(request: httpx.Request, outcome: str, attempt: int, started: float) -> None:
     # The path only: the SMS API carries credentials in the query string.
     if logger.isEnabledFor(logging.DEBUG):
@@ -91,53 +83,43 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
-def _check_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not (timeout > 0 and math.isfinite(timeout))
-    ):
-        msg = f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
-        raise ValueError(msg)
-    return httpx.Timeout(float(timeout))
-
-
 class BaseClient:
     """Lifecycle, limits and retries shared by :class:`ViberClient` and :class:`SmsClient`."""
 
+    # Each client names its own (see _client_options.shared_options).
+    _default_base_url: str
+    _base_url_env: str
+
     def __init__(
         self,
+        options: ClientOptions,
         *,
-        base_url: str,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
-        max_concurrency: int,
-        rate_limit: RateLimit,
-        http_client: httpx.AsyncClient | None,
-        retry_policy: RetryPolicy | None,
         headers: Mapping[str, str],
-        secrets: tuple[str, ...],
+        redactor: Callable[[tuple[str, ...]], Redactor],
     ) -> None:
-        if isinstance(max_concurrency, bool) or not (
-            isinstance(max_concurrency, int) and max_concurrency >= 1
-        ):
-            msg = f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
-            raise ValueError(msg)
-        if isinstance(max_retries, bool) or not (isinstance(max_retries, int) and max_retries >= 0):
-            msg = f"max_retries must be an int >= 0, got {max_retries!r}"
-            raise ValueError(msg)
-        self._base_url = _check_base_url(base_url)
-        self._timeout = _check_timeout(timeout)
-        self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        self._max_concurrency = max_concurrency
-        self._slots = Slots(max_concurrency)
+        """Check ``options`` (see :mod:`._client_options`) and set the client up.
+
+        ``redactor`` builds the client's redactor from the secrets the options
+        add to the client's own (a proxy's credentials).
+        """
+        resolved = resolve_options(
+            type(self).__name__,
+            options,
+            default_base_url=self._default_base_url,
+            base_url_env=self._base_url_env,
+        )
+        http_client = resolved.http_client
+        self._base_url = resolved.base_url
+        self._timeout = resolved.timeout
+        self._retry_policy = resolved.retry_policy
+        self._max_concurrency = resolved.max_concurrency
+        self._proxy = resolved.proxy
+        self._slots = Slots(self._max_concurrency)
         # Time goes through these two so tests can run retries without sleeping.
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
-        self._throttle = Throttle(rate_limit, sleep=self._sleep_now, clock=self._now)
-        self._redactor = Redactor(secrets)
+        self._throttle = Throttle(resolved.rate_limit, sleep=self._sleep_now, clock=self._now)
+        self._redactor = redactor(proxy_secrets(self._proxy))
         # httpx and httpcore log URLs and raw answer headers (_log_filter.py).
         scrub_logs_for(self, self._redactor)
         self._headers = {
@@ -163,11 +145,15 @@ class BaseClient:
             max_connections=self._max_concurrency,
             max_keepalive_connections=self._max_concurrency,
         )
+        transport = fast_transport(limits, _ssl_context(), proxy=self._proxy)
         return httpx.AsyncClient(
             verify=_ssl_context(),
             timeout=self._timeout,
             limits=limits,
-            transport=fast_transport(limits, _ssl_context()),
+            transport=transport,
+            # An explicit proxy goes to the SDK's transport when there is one,
+            # else to httpx (which then mounts its own proxy transport).
+            proxy=self._proxy if transport is None else None,
             follow_redirects=False,
             trust_env=True,
         )

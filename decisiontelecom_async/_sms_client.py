@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
 from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
+from decisiontelecom_async._client_options import (
+    ClientOptions,
+    required_from_environment,
+    shared_options,
+)
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
-from decisiontelecom_async._log_filter import scrub_logs_for
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
@@ -39,11 +43,20 @@ if TYPE_CHECKING:
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
-    from decisiontelecom_async._throttle import RateLimit
 
-__all__ = ["DEFAULT_SMS_BASE_URL", "SmsClient", "SmsInput"]
+__all__ = [
+    "DEFAULT_SMS_BASE_URL",
+    "LOGIN_ENV",
+    "PASSWORD_ENV",
+    "SMS_BASE_URL_ENV",
+    "SmsClient",
+    "SmsInput",
+]
 
 DEFAULT_SMS_BASE_URL = "https://web.it-decision.com/ru/js"
+LOGIN_ENV = "DECISIONTELECOM_SMS_LOGIN"
+PASSWORD_ENV = "DECISIONTELECOM_SMS_PASSWORD"  # noqa: S105 - a variable's name, not a password
+SMS_BASE_URL_ENV = "DECISIONTELECOM_SMS_BASE_URL"
 
 _T = TypeVar("_T")
 
@@ -103,6 +116,7 @@ class _Credentials:
         return "<credentials hidden>"
 
 
+@shared_options
 class SmsClient(StatusLookups[SmsStatus]):
     """An async client for DecisionTelecom's SMS API (login and password).
 
@@ -113,11 +127,13 @@ class SmsClient(StatusLookups[SmsStatus]):
             status = await sms.get_status(message_id)
             balance = await sms.get_balance()
 
-    Construction options, lifecycle, the shared concurrency bound, the rate
-    ceiling and retries work as on :class:`ViberClient`. Every parameter is
-    percent-encoded, so any text arrives as written. The login and password
-    travel in the query string, as the API demands, but never appear in an
-    exception, a ``repr`` or a log line (also httpx's own request log).
+    ``login`` and ``password``, when not passed, come from the environment
+    variables ``DECISIONTELECOM_SMS_LOGIN`` and ``DECISIONTELECOM_SMS_PASSWORD``.
+    Lifecycle, the shared concurrency bound, the rate ceiling and retries work
+    as on :class:`ViberClient`. Every parameter is percent-encoded, so any
+    text arrives as written. The login and password travel in the query
+    string, as the API demands, but never appear in an exception, a ``repr``
+    or a log line (also httpx's own request log).
 
     A ``send`` whose outcome is unknown (the request may have reached the
     service) is not retried unless the policy says
@@ -125,19 +141,17 @@ class SmsClient(StatusLookups[SmsStatus]):
     are retried on every transient failure.
     """
 
+    _default_base_url = DEFAULT_SMS_BASE_URL
+    _base_url_env = SMS_BASE_URL_ENV
+
     def __init__(
         self,
-        login: str,
-        password: str,
-        *,
-        base_url: str = DEFAULT_SMS_BASE_URL,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 3,
-        max_concurrency: int = 50,
-        rate_limit: RateLimit = None,
-        http_client: httpx.AsyncClient | None = None,
-        retry_policy: RetryPolicy | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
+        login = required_from_environment(login, argument="login", variable=LOGIN_ENV)
+        password = required_from_environment(password, argument="password", variable=PASSWORD_ENV)
         # Never echo the values: they are the credentials.
         if not isinstance(login, str) or not login.strip():
             msg = "login must be a non-empty string (the SMS API login)"
@@ -150,22 +164,14 @@ class SmsClient(StatusLookups[SmsStatus]):
             if not encodes(value):
                 msg = f"{name} must be valid Unicode (it holds a lone surrogate character)"
                 raise ValueError(msg)
+        self._credentials = _Credentials(login, password)
         super().__init__(
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            http_client=http_client,
-            retry_policy=retry_policy,
+            options,
             # The answers are not JSON; ask for anything, as the vendor SDKs do.
             headers={"Accept": "*/*"},
-            secrets=(login, password),
+            # Every error the core builds for this client goes through this one.
+            redactor=lambda extra: SmsRedactor(login, password, extra=extra),
         )
-        self._credentials = _Credentials(login, password)
-        # Every error the core builds for this client goes through this one.
-        self._redactor = SmsRedactor(login, password)
-        scrub_logs_for(self, self._redactor)  # replaces the core's plain redactor
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
         query = build_query(
@@ -174,12 +180,11 @@ class SmsClient(StatusLookups[SmsStatus]):
         # The query goes in already encoded (%20 for a space, %2B for "+"):
         # httpx's own params= would send a space as "+", which a server that
         # decodes by RFC 3986 rather than as a form reads as a literal plus.
-        built = self._build_request("GET", f"{path}?{query}")
-        # No stream: a GET has no body, and a request built with one counts as
-        # unread, which makes some transports send an empty chunked body.
-        return _SmsRequest(
-            built.method, built.url, headers=built.headers, extensions=built.extensions
-        )
+        request = self._build_request("GET", f"{path}?{query}")
+        # Only the repr differs (no state of its own), so the request built is
+        # relabelled rather than built again.
+        request.__class__ = _SmsRequest
+        return request
 
     async def _call(
         self,
@@ -299,10 +304,6 @@ class SmsClient(StatusLookups[SmsStatus]):
         """
         status, _ = await self._get_status(message_id, retry_policy=retry_policy)
         return status
-
-    @staticmethod
-    def _is_final(status: SmsStatus) -> bool:
-        return status.is_final
 
     async def _get_status(
         self, message_id: int, *, retry_policy: RetryPolicy | None = None

@@ -133,7 +133,11 @@ def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> Tran
 
 
 def fast_transport(
-    limits: httpx.Limits, ssl_context: ssl.SSLContext, *, trust_env: bool = True
+    limits: httpx.Limits,
+    ssl_context: ssl.SSLContext,
+    *,
+    trust_env: bool = True,
+    proxy: httpx.Proxy | None = None,
 ) -> httpx.AsyncBaseTransport | None:
     """The SDK's aiohttp transport (the ``fast`` extra), or None to keep httpx's own.
 
@@ -142,10 +146,12 @@ def fast_transport(
     same ``httpx.AsyncClient`` interface, aiohttp removes that ceiling.
     httpx's own transport stays in use when aiohttp is not installed, and
     when the environment names a proxy, which httpx honours and this
-    transport would not.
+    transport would not. An explicit ``proxy`` is one this transport honours.
     """
-    if trust_env and any(
-        scheme in ("http", "https", "all") for scheme in urllib.request.getproxies()
+    if (
+        proxy is None
+        and trust_env
+        and any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
     ):
         return None
     try:
@@ -154,7 +160,7 @@ def fast_transport(
         )
     except ImportError:
         return None
-    return AiohttpTransport(limits=limits, ssl_context=ssl_context)
+    return AiohttpTransport(limits=limits, ssl_context=ssl_context, proxy=proxy)
 
 
 async def send_request(
