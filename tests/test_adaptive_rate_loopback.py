@@ -69,8 +69,11 @@ async def run(
     return server, rates
 
 
-# Each limit on one transport (both are covered, the time stays bounded).
-@pytest.mark.parametrize(("limit", "kind"), [(60.0, "own"), (150.0, "httpx")])
+# Each limit on one transport (both are covered, the time stays bounded);
+# httpx's own transport costs several times the CPU a request, so it gets
+# the lower limit: on a busy machine the client's CPU, not the algorithm,
+# would cap it.
+@pytest.mark.parametrize(("limit", "kind"), [(150.0, "own"), (60.0, "httpx")])
 async def test_auto_finds_a_fixed_limit_and_holds_just_under_it(limit: float, kind: str) -> None:
     seconds = 10
     server, rates = await run(lambda _: limit, seconds, kind)
