@@ -281,7 +281,14 @@ async def test_status_callbacks_and_replies_reach_a_real_receiver() -> None:
                 callback_url=callback_url(f"{receiver}/viber", token),
             )
         )
-        await eventually(lambda: _is(bool(replies)))
+        # The receiver has each body before the sandbox counts it delivered
+        # (when the answer is back): wait for all three, not just the reply.
+        await eventually(
+            lambda: _is(
+                bool(replies) and len(statuses) == 2 and sandbox.stats.callbacks_delivered == 3
+            ),
+            within=10.0,
+        )
     assert [(s.message_id, s.status) for s in statuses] == [
         (message_id, ViberStatus.SENT),
         (message_id, ViberStatus.DELIVERED),
