@@ -22,8 +22,6 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
-from decisiontelecom_async._body import ACCEPT_ENCODING
 from decisiontelecom_async._bulk import (
     bulk_sleep,
     check_bulk_guard,
@@ -31,12 +29,14 @@ from decisiontelecom_async._bulk import (
     stop_bulk_runs,
 )
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError, TransportError
-from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._http import fast_transport, send_request
+from decisiontelecom_async._http._answer import Answer
+from decisiontelecom_async._http._body import ACCEPT_ENCODING
+from decisiontelecom_async._http._log_filter import forget_logs_for, scrub_logs_for
+from decisiontelecom_async._http._redact import Redactor
+from decisiontelecom_async._http._slots import Slots
+from decisiontelecom_async._http._throttle import OwedRetry, RateLimit, Throttle
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
-from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import OwedRetry, RateLimit, Throttle
-from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
-from decisiontelecom_async._log_filter import scrub_logs_for
+from decisiontelecom_async._http._answer import Answer
+from decisiontelecom_async._http._log_filter import scrub_logs_for
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
@@ -36,10 +36,10 @@ from decisiontelecom_async._sms_wire import (
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._throttle import RateLimit
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
-    from decisiontelecom_async._throttle import RateLimit
 
 __all__ = ["DEFAULT_SMS_BASE_URL", "SmsClient", "SmsInput"]
 

@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
+from decisiontelecom_async._http._answer import Answer, text_of
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
 from decisiontelecom_async._responses import json_result
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._throttle import RateLimit
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
-    from decisiontelecom_async._throttle import RateLimit
 
 __all__ = ["DEFAULT_BASE_URL", "ViberClient"]
 

@@ -40,7 +40,7 @@ from decisiontelecom_async._bulk import (
     note_failed_attempt,
     run_bulk,
 )
-from decisiontelecom_async._throttle import Throttle
+from decisiontelecom_async._http._throttle import Throttle
 
 BALANCE_EMPTY = {"name": "Payment Required", "message": "empty", "code": 3, "status": 402}
 

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, cast
 
 import httpx
 
-from decisiontelecom_async._answer import Answer, BodyAnswer
-from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._http._answer import Answer, BodyAnswer
+from decisiontelecom_async._http._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
+from decisiontelecom_async._http._redact import Redactor
 
 if TYPE_CHECKING:
-    from decisiontelecom_async._aiohttp_transport import AiohttpTransport
+    from decisiontelecom_async._http._aiohttp import AiohttpTransport
 
 __all__ = ["fast_transport", "send_request"]
 
@@ -149,7 +149,7 @@ def fast_transport(
     ):
         return None
     try:
-        from decisiontelecom_async._aiohttp_transport import (  # noqa: PLC0415 - optional
+        from decisiontelecom_async._http._aiohttp import (  # noqa: PLC0415 - optional
             AiohttpTransport,
         )
     except ImportError:
@@ -238,7 +238,7 @@ async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answe
     transport = http._transport_for_url(request.url)  # noqa: SLF001
     # The SDK's own aiohttp transport (imported only once the extra is in
     # use) answers without building an httpx.Response.
-    own = sys.modules.get("decisiontelecom_async._aiohttp_transport")
+    own = sys.modules.get("decisiontelecom_async._http._aiohttp")
     if own is not None and type(transport) is own.AiohttpTransport:
         return await cast("AiohttpTransport", transport).answer(request)
     response = await transport.handle_async_request(request)

@@ -47,8 +47,8 @@ import aiohttp
 import httpx
 import yarl
 
-from decisiontelecom_async._answer import Answer, BodyAnswer
-from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
+from decisiontelecom_async._http._answer import Answer, BodyAnswer
+from decisiontelecom_async._http._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 
 __all__ = ["AiohttpTransport"]
 

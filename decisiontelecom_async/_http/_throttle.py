@@ -22,8 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from decisiontelecom_async._adaptive_rate import AdaptiveRate
-from decisiontelecom_async._rate_gate import FixedRate, RateGate
+from decisiontelecom_async._http._adaptive_rate import AdaptiveRate
+from decisiontelecom_async._http._rate_gate import FixedRate, RateGate
 
 __all__ = ["OwedRetry", "RateLimit", "Throttle"]
 

@@ -30,10 +30,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from decisiontelecom_async import TransportError, UnexpectedResponseError
-from decisiontelecom_async._aiohttp_transport import AiohttpTransport, _httpx_error
-from decisiontelecom_async._answer import BodyAnswer, text_of
-from decisiontelecom_async._redact import Redactor
-from decisiontelecom_async._transport import _NEVER_SENT, _aiohttp_failure, send_request
+from decisiontelecom_async._http import _NEVER_SENT, _aiohttp_failure, send_request
+from decisiontelecom_async._http._aiohttp import AiohttpTransport, _httpx_error
+from decisiontelecom_async._http._answer import BodyAnswer, text_of
+from decisiontelecom_async._http._redact import Redactor
 
 pytestmark = pytest.mark.network
 
