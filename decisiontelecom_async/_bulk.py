@@ -61,8 +61,6 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import attrs
-
 from decisiontelecom_async._errors import (
     AuthenticationError,
     CampaignAborted,
@@ -81,7 +79,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BulkRun",
-    "StatusOutcome",
     "check_bulk_guard",
     "check_concurrency",
     "check_item_type",
@@ -99,34 +96,6 @@ _O = TypeVar("_O")
 
 OutcomeFactory = Callable[[int, _I, "_R | None", "DecisionTelecomError | None", int], _O]
 """Builds the outcome of one input: ``(index, item, result, error, attempts)``."""
-
-
-@attrs.frozen
-class StatusOutcome(Generic[_R]):
-    """What became of one message id of ``get_statuses`` or ``wait_for_final_statuses``.
-
-    Bulk look-ups yield exactly one outcome for every id, in completion
-    order; :attr:`index` is the id's position in the input.
-    """
-
-    index: int
-    """The id's position in what was handed to the bulk call (from 0)."""
-    message_id: int
-    """The id looked up, as given."""
-    receipt: _R | None = None
-    """The status found: a :class:`MessageReceipt` for Viber, an :class:`SmsStatus`
-    for SMS. After a :class:`StatusTimeoutError` it is the last status seen
-    (``None`` when none was)."""
-    error: DecisionTelecomError | None = None
-    """Why the look-up failed (:class:`CampaignAborted` if the run stopped first,
-    :class:`StatusTimeoutError` if the status was not final in time)."""
-    attempts: int = 0
-    """How many requests were made for it (0 when none was)."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status was read (and, when waiting, is final)."""
-        return self.error is None
 
 
 def stops_run(exc: DecisionTelecomError) -> bool:

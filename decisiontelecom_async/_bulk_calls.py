@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from decisiontelecom_async._bulk import (
     BulkRun,
-    StatusOutcome,
     check_concurrency,
     check_item_type,
     run_bulk,
@@ -20,7 +19,7 @@ from decisiontelecom_async._bulk import (
 )
 from decisiontelecom_async._errors import DecisionTelecomError
 from decisiontelecom_async._journal._run import check_journal, send_many_journaled
-from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._models import SendOutcome, StatusOutcome
 from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:

@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from decisiontelecom_async._bulk import (
-    BulkRun,
-    StatusOutcome,
-    check_concurrency,
-    run_bulk,
-    stops_run,
-)
+from decisiontelecom_async._bulk import BulkRun, check_concurrency, run_bulk, stops_run
 from decisiontelecom_async._bulk_calls import check_bulk_input, check_progress
-from decisiontelecom_async._errors import DecisionTelecomError
+from decisiontelecom_async._errors import DecisionTelecomError, StatusTimeoutError
+from decisiontelecom_async._models import StatusOutcome
 from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:
@@ -23,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WATCHED",
-    "StatusTimeoutError",
+    "StatusTimeoutError",  # lives in _errors; kept importable from here
     "check_poll_args",
     "poll_until_final",
     "wait_for_final_status_of",
@@ -43,41 +38,6 @@ _BACKOFF = 1.5
 _JITTER = 0.1
 _FINAL_LOOK_UP = 1.0
 """The most seconds the look-up made at the deadline is given (less when polling faster)."""
-
-
-class StatusTimeoutError(DecisionTelecomError, TimeoutError, Generic[_R]):
-    """The status was not final when the time was up.
-
-    Raised by ``wait_for_final_status``, and the ``error`` of a
-    ``wait_for_final_statuses`` outcome. It is also a :class:`TimeoutError`,
-    so ``except TimeoutError`` catches it. :attr:`receipt` is the last status
-    seen (``None`` when no look-up succeeded), so you can still act on it.
-    """
-
-    message_id: int
-    """The message whose status was awaited."""
-    receipt: _R | None
-    """The last status read before the time was up."""
-    timeout: float
-    """The seconds that were allowed."""
-
-    def __init__(
-        self, message_id: int, receipt: _R | None, *, timeout: float, attempts: int
-    ) -> None:
-        self.message_id = message_id
-        self.receipt = receipt
-        self.timeout = timeout
-        last = "no status read" if receipt is None else f"last status {receipt!r}"
-        super().__init__(
-            f"message {message_id} has no final status after {timeout:g}s ({last})",
-            attempts=attempts,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"StatusTimeoutError(message_id={self.message_id!r}, receipt={self.receipt!r}, "
-            f"timeout={self.timeout!r}, attempts={self.attempts})"
-        )
 
 
 def check_poll_args(timeout: float, poll_interval: float, max_poll_interval: float) -> None:

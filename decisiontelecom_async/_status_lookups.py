@@ -12,9 +12,10 @@ from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import BulkRun, StatusOutcome
+from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import get_statuses_of
 from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._models import StatusOutcome
 from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 
 if TYPE_CHECKING:
