@@ -47,6 +47,7 @@ __all__ = [
     "JournalError",
     "JournalMismatchError",
     "RateLimitError",
+    "RunStopped",
     "SandboxConnectionDropped",
     "ServerError",
     "SmsApiError",
@@ -390,6 +391,15 @@ class CampaignAborted(DecisionTelecomError):
 
     def __repr__(self) -> str:
         return f"CampaignAborted(cause={self.cause!r})"
+
+
+class RunStopped(CampaignAborted):
+    """Raised inside a stopped bulk run: an attempt refused, or a wait cut short.
+
+    Private: the bulk engine turns it into the input's outcome (a
+    :class:`CampaignAborted`, or the error of the last attempt of a write
+    that went out).
+    """
 
 
 class SandboxConnectionDropped(Exception):

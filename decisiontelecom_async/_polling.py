@@ -15,6 +15,8 @@ from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._http._guard import RunGuard
+
 
 __all__ = [
     "DEFAULT_WATCHED",
@@ -33,6 +35,9 @@ themselves stay bounded by the client's ``max_concurrency``.
 """
 
 _R = TypeVar("_R")
+
+LookUp = Callable[[int, "RunGuard | None"], Awaitable[tuple[_R, int]]]
+"""Reads one status: ``get_one(message_id, guard)`` returns ``(status, attempts)``."""
 
 _BACKOFF = 1.5
 _JITTER = 0.1
@@ -116,7 +121,7 @@ async def poll_until_final(
 async def wait_for_final_status_of(
     client: BaseClient,
     message_id: int,
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    get_one: LookUp[_R],
     is_final: Callable[[_R], bool],
     *,
     timeout: float,  # noqa: ASYNC109 - the public name; it also bounds the sleeps between polls
@@ -127,7 +132,7 @@ async def wait_for_final_status_of(
     check_poll_args(timeout, poll_interval, max_poll_interval)
     status, _ = await poll_until_final(
         message_id,
-        lambda: get_one(message_id),
+        lambda: get_one(message_id, None),
         is_final,
         timeout=timeout,
         deadline=client._now() + timeout,  # noqa: SLF001 - the client's clock
@@ -154,7 +159,7 @@ def _status_outcome(
 def wait_for_final_statuses_of(
     client: BaseClient,
     message_ids: Iterable[int] | AsyncIterable[int],
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    get_one: LookUp[_R],
     is_final: Callable[[_R], bool],
     *,
     timeout: float,
@@ -182,18 +187,19 @@ def wait_for_final_statuses_of(
     client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
     deadline: list[float] = []
 
-    async def watch(message_id: int) -> tuple[_R, int]:
+    async def watch(message_id: int, guard: RunGuard) -> tuple[_R, int]:
         if not deadline:
             deadline.append(client._now() + timeout)  # noqa: SLF001 - the client's clock
         return await poll_until_final(
             message_id,
-            lambda: get_one(message_id),
+            lambda: get_one(message_id, guard),
             is_final,
             timeout=timeout,
             deadline=deadline[0],
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
-            sleep=client._sleep_now,  # noqa: SLF001 - the client's sleep
+            # The run's stop cuts the waits between look-ups short.
+            sleep=guard.sleeper(client._sleep_now),  # noqa: SLF001 - the client's sleep
             clock=client._now,  # noqa: SLF001
         )
 

@@ -19,6 +19,7 @@ from decisiontelecom_async._models import StatusOutcome
 from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
@@ -41,7 +42,11 @@ class StatusLookups(BaseClient, Generic[_R]):
     """``get_statuses`` and ``wait_for_final_status(es)`` over a client's ``_get_status``."""
 
     async def _get_status(
-        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+        self,
+        message_id: int,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[_R, int]:
         raise NotImplementedError
 
@@ -70,7 +75,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return get_statuses_of(
             self,
             message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
@@ -102,7 +109,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return await wait_for_final_status_of(
             self,
             message_id,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             self._is_final,
             timeout=timeout,
             poll_interval=poll_interval,
@@ -134,7 +143,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return wait_for_final_statuses_of(
             self,
             message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             self._is_final,
             timeout=timeout,
             concurrency=concurrency,

@@ -21,6 +21,7 @@ from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._http._throttle import RateLimit
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
@@ -109,7 +110,11 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return message_id
 
     async def _send(
-        self, message: ViberMessage, *, retry_policy: RetryPolicy | None = None
+        self,
+        message: ViberMessage,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[int, int]:
         if not isinstance(message, ViberMessage):
             msg = f"send() takes a ViberMessage, got {type(message).__name__}"
@@ -118,7 +123,11 @@ class ViberClient(StatusLookups[MessageReceipt]):
             "POST", "send-viber", json_body=viber_message_to_wire(message)
         )
         return await self._request(
-            request, self._parse_message_id, idempotent=False, retry_policy=retry_policy
+            request,
+            self._parse_message_id,
+            idempotent=False,
+            retry_policy=retry_policy,
+            guard=guard,
         )
 
     async def get_status(
@@ -133,13 +142,17 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return status.is_final
 
     async def _get_status(
-        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+        self,
+        message_id: int,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[MessageReceipt, int]:
         request = self._build_request(
             "POST", "receive-viber", json_body={"message_id": check_message_id(message_id)}
         )
         return await self._request(
-            request, self._parse_receipt, idempotent=True, retry_policy=retry_policy
+            request, self._parse_receipt, idempotent=True, retry_policy=retry_policy, guard=guard
         )
 
     # -- bulk (see _bulk.py and _polling.py) ---------------------------------------
@@ -197,7 +210,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return send_many_of(
             self,
             messages,
-            lambda message: self._send(message, retry_policy=retry_policy),
+            lambda message, guard: self._send(message, retry_policy=retry_policy, guard=guard),
             ViberMessage,
             concurrency=concurrency,
             progress=progress,
