@@ -29,6 +29,7 @@ from decisiontelecom_async._http._body import ACCEPT_ENCODING
 from decisiontelecom_async._http._guard import RunGuard
 from decisiontelecom_async._http._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._http._redact import Redactor
+from decisiontelecom_async._http._shortcuts import OwnRequests
 from decisiontelecom_async._http._slots import Slots
 from decisiontelecom_async._http._throttle import OwedRetry, RateLimit, Throttle
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
@@ -154,9 +155,7 @@ class BaseClient:
         self._in_flight = 0
         self._live_runs: set[_LiveRun] = set()
         self._urls: dict[str, httpx.URL] = {}
-        self._prebuilt_headers: tuple[httpx.Headers, httpx.Headers] | None = None
-        self._request_headers: dict[tuple[bytes, bool], httpx.Headers] = {}
-        self._timeout_dict = self._timeout.as_dict()
+        self._own_requests: OwnRequests | None = None
 
     def _make_http_client(self) -> httpx.AsyncClient:
         # Keep-alive pool as large as the concurrency bound, so a busy run
@@ -295,8 +294,8 @@ class BaseClient:
             content = _JSON_ENCODER.encode(json_body).encode()
         if self._owns_http_client and params is None and not self._http.cookies:
             # Our own client adds nothing per request that the merged headers
-            # lack, so httpx's merging is skipped (_own_request).
-            return self._own_request(method, url, content)
+            # lack, so httpx's merging is skipped (_http/_shortcuts.py).
+            return self._requests().build(method, url, content)
         headers = dict(self._headers)
         if json_body is not None:
             headers["Content-Type"] = "application/json"
@@ -309,56 +308,13 @@ class BaseClient:
             timeout=self._timeout,
         )
 
-    def _merged_headers(self, *, json: bool) -> httpx.Headers:
-        """The headers of our own client merged with the SDK's, built once."""
-        if self._prebuilt_headers is None:
-            plain = httpx.Headers(self._http.headers)
-            plain.update(self._headers)
-            with_json = httpx.Headers(plain)
-            with_json["Content-Type"] = "application/json"
-            self._prebuilt_headers = (plain, with_json)
-        return self._prebuilt_headers[1 if json else 0]
-
-    def _own_request(self, method: str, url: httpx.URL, content: bytes | None) -> httpx.Request:
-        """What ``httpx.Request(method, url, content=..., headers=merged)`` builds, for less.
-
-        The same headers in the same order (``Host`` first, ``Content-Length``
-        last), body and extensions. httpx would normalise every header twice
-        per request (copying them, then again to put ``Host`` first) and work
-        out their encoding each time; here the headers up to
-        ``Content-Length`` are built once per host and copied, their encoding
-        known, and the body is handed over as the in-memory stream httpx
-        would make of it. Half the CPU the SDK itself spends on a message.
-        """
-        if content is None and method in ("POST", "PUT", "PATCH"):
-            # httpx puts the Content-Length: 0 of a bodyless write right after
-            # Host; no call of the SDK sends one, so httpx builds it.
-            return httpx.Request(
-                method,
-                url,
-                headers=self._merged_headers(json=False),
-                extensions={"timeout": dict(self._timeout_dict)},
+    def _requests(self) -> OwnRequests:
+        """The builder of this client's own requests, made at the first one."""
+        if self._own_requests is None:
+            self._own_requests = OwnRequests(
+                self._http.headers, self._headers, self._timeout.as_dict()
             )
-        key = (url.netloc, content is not None)
-        prototype = self._request_headers.get(key)
-        if prototype is None:
-            merged = self._merged_headers(json=content is not None)
-            prototype = httpx.Headers([(b"Host", url.netloc), *merged.raw])
-            if len(self._request_headers) < _MAX_CACHED_URLS:
-                self._request_headers[key] = prototype
-        headers = httpx.Headers(prototype, encoding=prototype.encoding)
-        if content is not None:
-            headers["Content-Length"] = str(len(content))
-        request = httpx.Request(
-            method,
-            url,
-            stream=httpx.ByteStream(content or b""),
-            extensions={"timeout": dict(self._timeout_dict)},
-        )
-        # Handed to httpx.Request, they would be copied and their encoding forgotten.
-        request.headers = headers
-        request.read()
-        return request
+        return self._own_requests
 
     async def _send_once(
         self,

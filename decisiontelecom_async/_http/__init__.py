@@ -33,6 +33,7 @@ from decisiontelecom_async._errors import TransportError, UnexpectedResponseErro
 from decisiontelecom_async._http._answer import Answer, BodyAnswer
 from decisiontelecom_async._http._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 from decisiontelecom_async._http._redact import Redactor
+from decisiontelecom_async._http._shortcuts import transport_for
 
 if TYPE_CHECKING:
     from decisiontelecom_async._http._aiohttp import AiohttpTransport
@@ -233,9 +234,11 @@ async def _send_through_client(http: httpx.AsyncClient, request: httpx.Request) 
 
 
 async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answer:
-    # _transport_for_url is how httpx picks the transport (mounts included);
-    # test doubles such as respx hook in there too.
-    transport = http._transport_for_url(request.url)  # noqa: SLF001
+    # The transport httpx would pick (mounts, respx's using="httpx"), fenced
+    # with its drift test in _shortcuts.py.
+    transport = transport_for(http, request.url)
+    if transport is None:
+        return await _send_through_client(http, request)
     # The SDK's own aiohttp transport (imported only once the extra is in
     # use) answers without building an httpx.Response.
     own = sys.modules.get("decisiontelecom_async._http._aiohttp")
