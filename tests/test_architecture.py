@@ -157,3 +157,16 @@ def test_the_request_path_knows_nothing_of_runs_journals_or_the_cli(module: str)
 def test_no_module_is_over_600_lines(module: str) -> None:
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines"
+
+
+def test_httpx_private_parts_are_used_in_the_fence_only() -> None:
+    # _http/_shortcuts.py is where the SDK goes past httpx's public API, with
+    # drift tests beside it (tests/_http/test_shortcuts.py); nowhere else.
+    fence = f"{PACKAGE}._http._shortcuts"
+    users = sorted(
+        module
+        for module, path in MODULES.items()
+        if module != fence and "_transport_for_url" in path.read_text(encoding="utf-8")
+    )
+    assert users == []
+    assert "_transport_for_url" in MODULES[fence].read_text(encoding="utf-8")
