@@ -132,7 +132,7 @@ async def raw_httpx(url: str, concurrency: int, *, transport: str, workers: bool
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     if transport == "aiohttp":
-        from decisiontelecom_async._aiohttp_transport import AiohttpTransport  # noqa: PLC0415
+        from decisiontelecom_async._http._aiohttp import AiohttpTransport  # noqa: PLC0415
 
         http = httpx.AsyncClient(
             transport=AiohttpTransport(limits=limits), timeout=30.0, headers=headers()

@@ -8,7 +8,6 @@
         message_id = await client.send(ViberMessage("Shop", "380501234567", "Hello"))
 """
 
-from decisiontelecom_async._bulk import StatusOutcome
 from decisiontelecom_async._enums import (
     MessageType,
     SmsErrorCode,
@@ -29,14 +28,14 @@ from decisiontelecom_async._errors import (
     RateLimitError,
     ServerError,
     SmsApiError,
+    StatusTimeoutError,
     TransportError,
     UnexpectedResponseError,
     ValidationError,
 )
 from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
 from decisiontelecom_async._journal._sqlite import SqliteJournal
-from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
-from decisiontelecom_async._polling import StatusTimeoutError
+from decisiontelecom_async._models import MessageReceipt, SendOutcome, StatusOutcome, ViberMessage
 from decisiontelecom_async._progress import BulkProgress
 from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient

@@ -17,26 +17,22 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
-from decisiontelecom_async._body import ACCEPT_ENCODING
-from decisiontelecom_async._bulk import (
-    bulk_sleep,
-    check_bulk_guard,
-    note_failed_attempt,
-    stop_bulk_runs,
-)
 from decisiontelecom_async._client_options import ClientOptions, proxy_secrets, resolve_options
 from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError, TransportError
-from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._http import fast_transport, send_request
+from decisiontelecom_async._http._answer import Answer
+from decisiontelecom_async._http._body import ACCEPT_ENCODING
+from decisiontelecom_async._http._guard import RunGuard
+from decisiontelecom_async._http._log_filter import forget_logs_for, scrub_logs_for
+from decisiontelecom_async._http._redact import Redactor
+from decisiontelecom_async._http._shortcuts import OwnRequests
+from decisiontelecom_async._http._slots import Slots
+from decisiontelecom_async._http._throttle import OwedRetry, Throttle
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
-from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import OwedRetry, Throttle
-from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
 
@@ -47,6 +43,12 @@ _DEFAULT_TIMEOUT = 30.0
 _MAX_CACHED_URLS = 16
 # json.dumps with options builds an encoder per call; one serves every request.
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class _LiveRun(Protocol):
+    """A bulk run in progress on the client, which closing the client cancels."""
+
+    def cancel(self, reason: BaseException) -> None: ...
 
 
 class ClientState(enum.Enum):
@@ -133,10 +135,9 @@ class BaseClient:
         self._http = http_client if http_client is not None else self._make_http_client()
         self._state = ClientState.UNOPENED
         self._in_flight = 0
+        self._live_runs: set[_LiveRun] = set()
         self._urls: dict[str, httpx.URL] = {}
-        self._prebuilt_headers: tuple[httpx.Headers, httpx.Headers] | None = None
-        self._request_headers: dict[tuple[bytes, bool], httpx.Headers] = {}
-        self._timeout_dict = self._timeout.as_dict()
+        self._own_requests: OwnRequests | None = None
 
     def _make_http_client(self) -> httpx.AsyncClient:
         # Keep-alive pool as large as the concurrency bound, so a busy run
@@ -159,8 +160,8 @@ class BaseClient:
         )
 
     async def _sleep_now(self, seconds: float) -> None:
-        # A bulk run that stops cuts its workers' sleeps short (_bulk.py).
-        await bulk_sleep(self._sleep, seconds)
+        # Read at each call: tests replace _sleep after the client is made.
+        await self._sleep(seconds)
 
     def _now(self) -> float:
         return self._clock()
@@ -218,10 +219,20 @@ class BaseClient:
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
-        stop_bulk_runs(self)
+        self._stop_live_runs()
         if self._owns_http_client:
             await self._http.aclose()
         self._forget_secrets_when_idle()
+
+    def _stop_live_runs(self) -> None:
+        """Cancel every bulk run of this client; what they hold stays for ``drain()``."""
+        for run in list(self._live_runs):
+            run.cancel(
+                RuntimeError(
+                    f"the {type(self).__name__} was closed during a bulk run; "
+                    "drain() hands out the outcomes it holds"
+                )
+            )
 
     def _forget_secrets_when_idle(self) -> None:
         # A request still in flight on a borrowed http_client may yet be logged.
@@ -269,8 +280,8 @@ class BaseClient:
             content = _JSON_ENCODER.encode(json_body).encode()
         if self._owns_http_client and params is None and not self._http.cookies:
             # Our own client adds nothing per request that the merged headers
-            # lack, so httpx's merging is skipped (_own_request).
-            return self._own_request(method, url, content)
+            # lack, so httpx's merging is skipped (_http/_shortcuts.py).
+            return self._requests().build(method, url, content)
         headers = dict(self._headers)
         if json_body is not None:
             headers["Content-Type"] = "application/json"
@@ -283,56 +294,13 @@ class BaseClient:
             timeout=self._timeout,
         )
 
-    def _merged_headers(self, *, json: bool) -> httpx.Headers:
-        """The headers of our own client merged with the SDK's, built once."""
-        if self._prebuilt_headers is None:
-            plain = httpx.Headers(self._http.headers)
-            plain.update(self._headers)
-            with_json = httpx.Headers(plain)
-            with_json["Content-Type"] = "application/json"
-            self._prebuilt_headers = (plain, with_json)
-        return self._prebuilt_headers[1 if json else 0]
-
-    def _own_request(self, method: str, url: httpx.URL, content: bytes | None) -> httpx.Request:
-        """What ``httpx.Request(method, url, content=..., headers=merged)`` builds, for less.
-
-        The same headers in the same order (``Host`` first, ``Content-Length``
-        last), body and extensions. httpx would normalise every header twice
-        per request (copying them, then again to put ``Host`` first) and work
-        out their encoding each time; here the headers up to
-        ``Content-Length`` are built once per host and copied, their encoding
-        known, and the body is handed over as the in-memory stream httpx
-        would make of it. Half the CPU the SDK itself spends on a message.
-        """
-        if content is None and method in ("POST", "PUT", "PATCH"):
-            # httpx puts the Content-Length: 0 of a bodyless write right after
-            # Host; no call of the SDK sends one, so httpx builds it.
-            return httpx.Request(
-                method,
-                url,
-                headers=self._merged_headers(json=False),
-                extensions={"timeout": dict(self._timeout_dict)},
+    def _requests(self) -> OwnRequests:
+        """The builder of this client's own requests, made at the first one."""
+        if self._own_requests is None:
+            self._own_requests = OwnRequests(
+                self._http.headers, self._headers, self._timeout.as_dict()
             )
-        key = (url.netloc, content is not None)
-        prototype = self._request_headers.get(key)
-        if prototype is None:
-            merged = self._merged_headers(json=content is not None)
-            prototype = httpx.Headers([(b"Host", url.netloc), *merged.raw])
-            if len(self._request_headers) < _MAX_CACHED_URLS:
-                self._request_headers[key] = prototype
-        headers = httpx.Headers(prototype, encoding=prototype.encoding)
-        if content is not None:
-            headers["Content-Length"] = str(len(content))
-        request = httpx.Request(
-            method,
-            url,
-            stream=httpx.ByteStream(content or b""),
-            extensions={"timeout": dict(self._timeout_dict)},
-        )
-        # Handed to httpx.Request, they would be copied and their encoding forgotten.
-        request.headers = headers
-        request.read()
-        return request
+        return self._own_requests
 
     async def _send_once(
         self,
@@ -343,9 +311,11 @@ class BaseClient:
         retry_policy: RetryPolicy | None = None,
         call_started: float | None = None,
         on_way: Callable[[], None] | None = None,
+        guard: RunGuard | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
-        sent_at = await self._pass_gate(policy, retry=attempt > 1)
+        sent_at = await self._pass_gate(policy, retry=attempt > 1, sleep=sleep)
         try:
             if on_way is not None:
                 on_way()
@@ -355,7 +325,9 @@ class BaseClient:
             budget = (
                 None if call_started is None else self._budget_left(request, policy, call_started)
             )
-            check_bulk_guard()
+            if guard is not None:
+                # A stopped bulk run sends nothing more, retries included.
+                guard.request_leaves()
             self._in_flight += 1
             started = time.perf_counter()
             try:
@@ -412,10 +384,18 @@ class BaseClient:
             raise TransportError(msg, outcome_unknown=False)
         return left
 
-    async def _pass_gate(self, policy: RetryPolicy, *, retry: bool) -> float:
+    async def _pass_gate(
+        self,
+        policy: RetryPolicy,
+        *,
+        retry: bool,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> float:
         """Wait until this attempt may go out, then hold a slot for it.
 
         Returns the moment the rate gate let it go (for the gate's ``on_429``).
+        ``sleep`` (a bulk run's, which its stop cuts short) waits out the
+        pause and the rate ceiling instead of the client's own.
 
         The pause (and, for a first attempt, any owed retry) is waited out
         without a slot: a first attempt holding one through a pause would go
@@ -428,11 +408,11 @@ class BaseClient:
         try:
             while True:
                 self._refuse_long_pause(policy)
-                await self._throttle.wait(retry=retry)
+                await self._throttle.wait(retry=retry, sleep=sleep)
                 # A retry takes the next free slot ahead of first attempts (_slots.py).
                 await self._slots.acquire(retry=retry, ticket=ticket)
                 try:
-                    sent_at = await self._throttle.acquire()
+                    sent_at = await self._throttle.acquire(sleep=sleep)
                 except BaseException:
                     self._slots.release()
                     raise
@@ -473,15 +453,23 @@ class BaseClient:
         idempotent: bool,
         retry_policy: RetryPolicy | None,
         on_retry: Callable[[DecisionTelecomError, float], None] | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[_T, int]:
-        """Send ``request`` with retries; return the parsed result and the attempts made."""
+        """Send ``request`` with retries; return the parsed result and the attempts made.
+
+        ``guard`` is the stop signal of the bulk run the call works for
+        (:mod:`._http._guard`): no attempt leaves once the run stopped, the
+        call's waits end when it stops, and the guard counts the requests
+        that left and keeps the error of the last attempt retried.
+        """
         self._ensure_usable()
         policy = retry_policy or self._retry_policy
         started = self._now()
+        sleep = None if guard is None else guard.sleeper(self._sleep_now)
         try:
             # Most calls succeed at once: the first attempt goes straight out.
             return await self._send_once(
-                request, parse, retry_policy=policy, call_started=started
+                request, parse, retry_policy=policy, call_started=started, guard=guard, sleep=sleep
             ), 1
         except DecisionTelecomError as exc:
             first_failure = exc
@@ -500,6 +488,8 @@ class BaseClient:
                     retry_policy=policy,
                     call_started=started,
                     on_way=debt.repay,
+                    guard=guard,
+                    sleep=sleep,
                 )
             except RateLimitError:
                 debt.owe()
@@ -512,11 +502,11 @@ class BaseClient:
                 first_failure=first_failure,
                 started=started,
                 idempotent=idempotent,
-                sleep=self._sleep_now,
+                sleep=sleep or self._sleep_now,
                 describe=f"{request.method} {request.url.path}",
                 # Inside a bulk run, an input stopped during a retry wait reports
                 # the error of the request that went out, not "not sent".
-                on_retry=on_retry if on_retry is not None else note_failed_attempt,
+                on_retry=on_retry if on_retry is not None or guard is None else guard.note_failure,
                 clock=self._now,
             )
         except DecisionTelecomError as exc:

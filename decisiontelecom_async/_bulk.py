@@ -15,9 +15,10 @@ How it holds its promises:
 * Exactly one outcome per input. An error of the service or of the item is
   that item's outcome. An error that :func:`stops_run` (empty balance,
   refused credentials) stops the run: requests in flight finish, nothing new
-  is sent (the guard in ``BaseClient._send_once`` refuses any attempt of a
-  stopped run, retries included), and every input not sent, the rest of the
-  input included, gets a :class:`CampaignAborted` outcome naming the cause.
+  is sent (the :class:`RunGuard` the run hands down to every request
+  refuses any attempt of a stopped run, retries included), and every input
+  not sent, the rest of the input included, gets a :class:`CampaignAborted`
+  outcome naming the cause.
   An input for which a request already went out never gets
   :class:`CampaignAborted` (it may have been delivered): a retry cut short
   by the stop reports the error of its last attempt instead.
@@ -42,15 +43,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import copy
 import inspect
 import logging
 import time
-import weakref
 from collections import deque
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -58,11 +55,9 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import attrs
-
+from decisiontelecom_async._bulk_run import BulkRun
 from decisiontelecom_async._errors import (
     AuthenticationError,
     CampaignAborted,
@@ -70,10 +65,12 @@ from decisiontelecom_async._errors import (
     FieldProblem,
     InsufficientBalanceError,
     RateLimitError,
+    RunStopped,
     SmsApiError,
     TransportError,
     ValidationError,
 )
+from decisiontelecom_async._http._guard import RunGuard, StopSignal
 from decisiontelecom_async._progress import BulkProgress, ProgressHook
 
 if TYPE_CHECKING:
@@ -81,13 +78,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BulkRun",
-    "StatusOutcome",
-    "check_bulk_guard",
+    "ItemCall",
     "check_concurrency",
     "check_item_type",
-    "note_failed_attempt",
     "run_bulk",
-    "stop_bulk_runs",
     "stops_run",
 ]
 
@@ -100,33 +94,13 @@ _O = TypeVar("_O")
 OutcomeFactory = Callable[[int, _I, "_R | None", "DecisionTelecomError | None", int], _O]
 """Builds the outcome of one input: ``(index, item, result, error, attempts)``."""
 
+ItemCall = Callable[[_I, RunGuard], Awaitable[tuple[_R, int]]]
+"""Does one input: ``call(item, guard)`` returns ``(result, attempts)``.
 
-@attrs.frozen
-class StatusOutcome(Generic[_R]):
-    """What became of one message id of ``get_statuses`` or ``wait_for_final_statuses``.
-
-    Bulk look-ups yield exactly one outcome for every id, in completion
-    order; :attr:`index` is the id's position in the input.
-    """
-
-    index: int
-    """The id's position in what was handed to the bulk call (from 0)."""
-    message_id: int
-    """The id looked up, as given."""
-    receipt: _R | None = None
-    """The status found: a :class:`MessageReceipt` for Viber, an :class:`SmsStatus`
-    for SMS. After a :class:`StatusTimeoutError` it is the last status seen
-    (``None`` when none was)."""
-    error: DecisionTelecomError | None = None
-    """Why the look-up failed (:class:`CampaignAborted` if the run stopped first,
-    :class:`StatusTimeoutError` if the status was not final in time)."""
-    attempts: int = 0
-    """How many requests were made for it (0 when none was)."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status was read (and, when waiting, is final)."""
-        return self.error is None
+``guard`` goes down to every request the call makes (``_request(...,
+guard=guard)``): it refuses requests once the run stopped, cuts the call's
+sleeps short, and counts what left.
+"""
 
 
 def stops_run(exc: DecisionTelecomError) -> bool:
@@ -168,86 +142,6 @@ def check_item_type(item: object, expected: type[_I], *, field: str = "message")
     raise ValidationError([problem], subject="input")
 
 
-class _Aborted(CampaignAborted):
-    """Raised inside a stopped run: an attempt refused, or a wait cut short."""
-
-
-class _Worker:
-    """What a worker task of a run carries in its context."""
-
-    __slots__ = ("last_error", "run", "sent")
-
-    def __init__(self, run: _Run[Any, Any, Any]) -> None:
-        self.run = run
-        self.sent = 0
-        """Requests let out for the current input."""
-        self.last_error: DecisionTelecomError | None = None
-        """The error of the current input's last failed attempt, when the client told."""
-
-
-# The worker the calling task is. Each worker sets it in its own context, so
-# the client can refuse attempts of a stopped run and count the requests of
-# an input without any change to the signatures between the run and a request.
-_current_worker: contextvars.ContextVar[_Worker | None] = contextvars.ContextVar(
-    "decisiontelecom_async_bulk_worker", default=None
-)
-
-# The runs in progress of each client, so that closing the client stops them.
-_runs_of: weakref.WeakKeyDictionary[BaseClient, set[_Run[Any, Any, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def check_bulk_guard() -> None:
-    """Refuse to start a request for a bulk run that has stopped.
-
-    The client calls it right before a request goes out, after the rate
-    limit and the concurrency bound let it through; outside a run it does
-    nothing.
-    """
-    worker = _current_worker.get()
-    if worker is not None:
-        if worker.run.halted:
-            raise _Aborted(worker.run.cause, reason=worker.run.abort_reason)
-        worker.sent += 1
-
-
-def note_failed_attempt(error: DecisionTelecomError, _wait: float = 0.0) -> None:
-    """Remember the error of an attempt about to be retried (an ``on_retry`` hook).
-
-    If the run stops while the input waits for that retry, its outcome is this
-    error (the request went out; it may have been delivered) rather than
-    :class:`CampaignAborted`. Outside a run it does nothing.
-    """
-    worker = _current_worker.get()
-    if worker is not None:
-        worker.last_error = error
-
-
-async def bulk_sleep(sleep: Callable[[float], Awaitable[None]], seconds: float) -> None:
-    """``await sleep(seconds)``, cut short by :class:`CampaignAborted` if the run stops.
-
-    The client sleeps through this (retry backoff, the shared 429 pause), so
-    a run that stops does not wait for its sleepers to wake before it ends.
-    """
-    worker = _current_worker.get()
-    if worker is None:
-        await sleep(seconds)
-    else:
-        await worker.run.sleep_or_abort(sleep, seconds)
-
-
-def stop_bulk_runs(client: BaseClient) -> None:
-    """Cancel every bulk run of ``client`` (it is being closed)."""
-    for run in list(_runs_of.get(client, ())):
-        run.cancel(
-            RuntimeError(
-                f"the {type(client).__name__} was closed during a bulk run; "
-                "drain() hands out the outcomes it holds"
-            )
-        )
-
-
 class _Run(Generic[_I, _R, _O]):
     """The state of one bulk run: its input, workers, outcomes and counts."""
 
@@ -255,7 +149,7 @@ class _Run(Generic[_I, _R, _O]):
         self,
         client: BaseClient,
         items: Iterable[_I] | AsyncIterable[_I],
-        call: Callable[[_I], Awaitable[tuple[_R, int]]],
+        call: ItemCall[_I, _R],
         outcome: OutcomeFactory[_I, _R, _O],
         *,
         workers: int,
@@ -292,8 +186,8 @@ class _Run(Generic[_I, _R, _O]):
         self._spawned = 0
         self._next_index = 0
         self._exhausted = False
-        self.cause: DecisionTelecomError | None = None
-        """The error that stopped the run, once one did."""
+        self.signal = StopSignal()
+        """Whether the run may still send; handed down to every request (_http/_guard.py)."""
         self.input_error: BaseException | None = None
         """What the input raised, to be raised once the outcomes are out."""
         self.failure: BaseException | None = None
@@ -302,8 +196,6 @@ class _Run(Generic[_I, _R, _O]):
         self.cancelled: BaseException | None = None
         """What ends the run at once (the client was closed), raised without waiting."""
         self._hook_failed = False
-        self._stopped = asyncio.Event()
-        self._stop_requested = False
         self.closed = False
         """Whether :meth:`close` ran: the workers are gone, :attr:`ready` holds the rest."""
         self.owner: Callable[[], object] | None = None
@@ -320,7 +212,8 @@ class _Run(Generic[_I, _R, _O]):
 
     def start(self) -> None:
         self._started = time.monotonic()
-        _runs_of.setdefault(self._client, set()).add(self)
+        # Closing the client cancels the runs it holds.
+        self._client._live_runs.add(self)  # noqa: SLF001 - the engine is part of the client
         self._spawn()
         if self._progress is not None:
             self._tasks.append(
@@ -339,22 +232,23 @@ class _Run(Generic[_I, _R, _O]):
         self._spawned += 1
 
     @property
+    def cause(self) -> DecisionTelecomError | None:
+        """The error that stopped the run, once one did."""
+        return self.signal.cause
+
+    @property
     def halted(self) -> bool:
         """Whether nothing new may be sent: an error stopped the run, or the caller did."""
-        return self.cause is not None or self._stop_requested
+        return self.signal.halted
 
     @property
     def abort_reason(self) -> str | None:
         """The text of the :class:`CampaignAborted` of inputs the caller's stop kept back."""
-        if self.cause is None and self._stop_requested:
-            return "not sent: the run was stopped by the caller"
-        return None
+        return self.signal.reason
 
     def stop(self) -> None:
         """Send nothing new; let requests out settle; abort the rest of the input."""
-        if not self.halted:
-            self._stop_requested = True
-            self._stopped.set()
+        if self.signal.request_stop():
             logger.info("%s stopped by the caller; inputs not sent get CampaignAborted", self._name)
 
     def cancel(self, reason: BaseException) -> None:
@@ -369,9 +263,7 @@ class _Run(Generic[_I, _R, _O]):
         """Cancel what still runs and wait for it; close an async input left unfinished."""
         if self.closed:
             return
-        runs = _runs_of.get(self._client)
-        if runs is not None:
-            runs.discard(self)
+        self._client._live_runs.discard(self)  # noqa: SLF001 - the engine is part of the client
         pending = [task for task in self._tasks if not task.done()]
         for task in pending:
             task.cancel()
@@ -442,10 +334,8 @@ class _Run(Generic[_I, _R, _O]):
     # -- workers ---------------------------------------------------------------------
 
     def _stop_with(self, cause: DecisionTelecomError) -> None:
-        if self.cause is not None:
+        if not self.signal.stop_with(cause):
             return
-        self.cause = cause
-        self._stopped.set()
         logger.warning(
             "%s stopped after %s: %s; inputs not sent get CampaignAborted",
             self._name,
@@ -488,8 +378,7 @@ class _Run(Generic[_I, _R, _O]):
         self.wake()
 
     async def _work(self) -> None:
-        worker = _Worker(self)
-        _current_worker.set(worker)
+        worker = RunGuard(self.signal)
         try:
             while True:
                 await self._slots.acquire()
@@ -512,7 +401,7 @@ class _Run(Generic[_I, _R, _O]):
             self.alive -= 1
             self.wake()
 
-    async def _do(self, worker: _Worker, index: int, item: _I) -> None:
+    async def _do(self, worker: RunGuard, index: int, item: _I) -> None:
         """Produce the outcome of one input."""
         make = self._outcome
         error: DecisionTelecomError
@@ -521,11 +410,10 @@ class _Run(Generic[_I, _R, _O]):
             self._emit(make(index, item, None, error, 0), error, 0)
             return
         self._active += 1
-        worker.sent = 0
-        worker.last_error = None
+        worker.begin()
         try:
-            result, attempts = await self._call(item)
-        except _Aborted as exc:
+            result, attempts = await self._call(item, worker)
+        except RunStopped as exc:
             if worker.sent == 0 or not self._writes:
                 # Refused before any request went out (or a read, safe to
                 # repeat, stopped between two look-ups).
@@ -550,7 +438,7 @@ class _Run(Generic[_I, _R, _O]):
         finally:
             self._active -= 1
 
-    def _cut_short(self, worker: _Worker) -> DecisionTelecomError:
+    def _cut_short(self, worker: RunGuard) -> DecisionTelecomError:
         """The outcome of an input whose worker was cancelled."""
         if worker.sent == 0 or not self._writes:
             return CampaignAborted(
@@ -563,7 +451,7 @@ class _Run(Generic[_I, _R, _O]):
         )
 
     @staticmethod
-    def _sent_but_stopped(worker: _Worker, aborted: _Aborted) -> DecisionTelecomError:
+    def _sent_but_stopped(worker: RunGuard, aborted: RunStopped) -> DecisionTelecomError:
         """The outcome of a write whose retry the stop cut short: never "not sent"."""
         error = worker.last_error
         if error is None:
@@ -577,22 +465,6 @@ class _Run(Generic[_I, _R, _O]):
             )
         error.attempts = worker.sent
         return error
-
-    async def sleep_or_abort(
-        self, sleep: Callable[[float], Awaitable[None]], seconds: float
-    ) -> None:
-        """Sleep ``seconds``; raise :class:`_Aborted` as soon as the run stops."""
-        if not self.halted:
-            sleeper = asyncio.ensure_future(sleep(seconds))
-            stopper = asyncio.ensure_future(self._stopped.wait())
-            try:
-                await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for future in (sleeper, stopper):
-                    future.cancel()
-                await asyncio.wait((sleeper, stopper))
-        if self.halted:
-            raise _Aborted(self.cause, reason=self.abort_reason)
 
     # -- progress --------------------------------------------------------------------
 
@@ -638,148 +510,10 @@ async def _call_hook(hook: ProgressHook, progress: BulkProgress) -> None:
         await result
 
 
-class BulkRun(AsyncGenerator[_O, None]):
-    """What ``send_many``, ``get_statuses`` and ``wait_for_final_statuses`` return.
-
-    An async iterator of outcomes in completion order (and an async
-    generator: ``aclose()``, :func:`contextlib.aclosing` work as before), an
-    async context manager that closes it, and the keeper of every outcome it
-    has not handed out yet::
-
-        async with client.send_many(messages) as outcomes:
-            async for outcome in outcomes:
-                if stop_now():
-                    break
-            async for outcome in outcomes.drain():
-                ...  # the rest: one outcome for every input left
-
-    How a consumer that stops early still gets everything:
-
-    * :meth:`drain` on a run still going stops it the careful way (as
-      :meth:`stop`): nothing new is sent, the requests out settle (accepted
-      ones with their ``message_id``), and it yields those, then a
-      :class:`CampaignAborted` outcome (``cause`` ``None``) for every input
-      not sent, the rest of the input included. With it, every input still
-      gets exactly one outcome.
-    * After the run was closed (``aclose()``, leaving ``async with``, a
-      cancelled consuming task, the client closed), :meth:`drain` yields what
-      the run held at that moment: outcomes settled and not handed out, an
-      unknown outcome (:class:`TransportError` with ``outcome_unknown``) for
-      each request that was out, and :class:`CampaignAborted` for inputs
-      taken but not sent. The rest of the input is not read.
-    * A run dropped with outcomes nobody can drain any more logs a WARNING
-      listing the accepted message ids.
-    """
-
-    def __init__(
-        self,
-        run: _Run[Any, Any, _O],
-        holding: contextlib.AbstractAsyncContextManager[object] | None = None,
-    ) -> None:
-        self._run = run
-        self._outcomes = _iterate(run, holding)
-        run.owner = weakref.ref(self)
-
-    def __aiter__(self) -> BulkRun[_O]:
-        return self
-
-    async def __anext__(self) -> _O:
-        return await self._outcomes.__anext__()
-
-    async def asend(self, value: None) -> _O:
-        return await self._outcomes.asend(value)
-
-    async def athrow(self, typ: Any, val: Any = None, tb: TracebackType | None = None, /) -> _O:
-        return await self._outcomes.athrow(typ, val, tb)
-
-    async def aclose(self) -> None:
-        """Stop the run at once; what it holds stays for :meth:`drain`."""
-        await self._outcomes.aclose()
-        await self._run.close()
-
-    async def __aenter__(self) -> BulkRun[_O]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def stop(self) -> None:
-        """Send nothing new; the iteration goes on and ends with every outcome.
-
-        Requests already out settle and their outcomes are handed out; every
-        input not sent, the rest of the input included, gets a
-        :class:`CampaignAborted` outcome whose ``cause`` is ``None``. Safe to
-        call from a signal handler (it only sets flags).
-        """
-        self._run.stop()
-
-    async def drain(self) -> AsyncIterator[_O]:
-        """Yield every outcome not handed out yet; see the class docstring.
-
-        Each outcome is handed out once: by the iteration or by ``drain()``.
-        """
-        run = self._run
-        if not run.closed and run.cancelled is None:
-            run.stop()
-            async for outcome in self._outcomes:
-                yield outcome
-        await self.aclose()
-        while run.ready:
-            yield run.ready.popleft()
-
-    def __del__(self) -> None:
-        run = getattr(self, "_run", None)
-        if run is not None and run.closed and run.ready:
-            run.warn_unclaimed()
-
-
-async def _iterate(
-    run: _Run[Any, Any, _O], holding: contextlib.AbstractAsyncContextManager[object] | None
-) -> AsyncGenerator[_O, None]:
-    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them.
-
-    ``holding`` (a journal in use, say) is entered before the run starts and
-    left only after it is closed, every outcome it made already built.
-    """
-    async with holding if holding is not None else contextlib.nullcontext():
-        async for outcome in _hand_out(run):
-            yield outcome
-
-
-async def _hand_out(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
-    run.start()
-    ready = run.ready
-    try:
-        while True:
-            if run.cancelled is not None:
-                # A fresh copy each time: the one kept on the run never holds a
-                # traceback (and through it this run's frames).
-                raise copy.copy(run.cancelled)
-            if ready:
-                yield run.hand_out()
-            elif run.alive:
-                await run.wait()
-            else:
-                break
-        # Every outcome produced is out; only now say why the run ended early.
-        if run.failure is not None:
-            raise run.failure
-        if run.input_error is not None:
-            raise run.input_error
-        await run.finish()
-    finally:
-        await run.close()
-
-
 def run_bulk(
     client: BaseClient,
     items: Iterable[_I] | AsyncIterable[_I],
-    call: Callable[[_I], Awaitable[tuple[_R, int]]],
+    call: ItemCall[_I, _R],
     outcome: OutcomeFactory[_I, _R, _O],
     *,
     workers: int,
@@ -792,7 +526,7 @@ def run_bulk(
 ) -> BulkRun[_O]:
     """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
 
-    ``call(item)`` returns ``(result, attempts)`` or raises a
+    ``call(item, guard)`` returns ``(result, attempts)`` or raises a
     :class:`DecisionTelecomError`, which becomes the item's outcome (and
     stops the run when ``stops(error)``). ``outcome(index, item, result,
     error, attempts)`` builds what is yielded. Any other exception from

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from decisiontelecom_async._bulk import (
     BulkRun,
-    StatusOutcome,
+    ItemCall,
     check_concurrency,
     check_item_type,
     run_bulk,
@@ -20,11 +20,12 @@ from decisiontelecom_async._bulk import (
 )
 from decisiontelecom_async._errors import DecisionTelecomError
 from decisiontelecom_async._journal._run import check_journal, send_many_journaled
-from decisiontelecom_async._models import SendOutcome
+from decisiontelecom_async._models import SendOutcome, StatusOutcome
 from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._journal._base import Journal
 
 __all__ = ["check_bulk_input", "check_progress", "get_statuses_of", "send_many_of"]
@@ -57,7 +58,7 @@ def check_progress(progress: ProgressHook | None, progress_interval: float) -> N
 def send_many_of(
     client: BaseClient,
     items: Iterable[_I] | AsyncIterable[_I],
-    send_one: Callable[[_I], Awaitable[tuple[int, int]]],
+    send_one: ItemCall[_I, int],
     item_type: type[_I],
     *,
     concurrency: int | None,
@@ -71,10 +72,11 @@ def send_many_of(
 ) -> BulkRun[SendOutcome[_I]]:
     """A client's ``send_many``: check the arguments now, send lazily.
 
-    ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
-    (a client's ``_send``). An input that is not an ``item_type`` gets a
-    :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
-    to the client's ``max_concurrency``. With a ``journal``, the run keeps it
+    ``send_one(item, guard)`` sends one item and returns ``(message_id,
+    attempts)`` (a client's ``_send``, the run's guard passed down). An
+    input that is not an ``item_type`` gets a :class:`ValidationError`
+    outcome of its own. ``concurrency`` is narrowed to the client's
+    ``max_concurrency``. With a ``journal``, the run keeps it
     (see :mod:`._journal._run`); ``digest_of(item)`` hashes an item's wire body.
     """
     check_bulk_input(items, what=f"{name}()")
@@ -102,8 +104,8 @@ def send_many_of(
             name=name,
         )
 
-    def call(item: _I) -> Awaitable[tuple[int, int]]:
-        return send_one(check_item_type(item, item_type))
+    def call(item: _I, guard: RunGuard) -> Awaitable[tuple[int, int]]:
+        return send_one(check_item_type(item, item_type), guard)
 
     return run_bulk(
         client,
@@ -122,7 +124,7 @@ def send_many_of(
 def get_statuses_of(
     client: BaseClient,
     message_ids: Iterable[int] | AsyncIterable[int],
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    get_one: ItemCall[int, _R],
     *,
     concurrency: int | None,
     progress: ProgressHook | None,
@@ -132,7 +134,7 @@ def get_statuses_of(
 ) -> BulkRun[StatusOutcome[_R]]:
     """A client's ``get_statuses``: check the arguments now, look up lazily.
 
-    ``get_one(message_id)`` returns ``(status, attempts)`` (a client's
+    ``get_one(message_id, guard)`` returns ``(status, attempts)`` (a client's
     ``_get_status``, which refuses an id that cannot be one with a
     :class:`ValidationError`: that id's own outcome).
     """

@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from rich import box
 from rich.console import Console
@@ -27,7 +27,6 @@ from rich.table import Table
 
 from decisiontelecom_async._bulk import BulkRun, stops_run
 from decisiontelecom_async._bulk_calls import send_many_of
-from decisiontelecom_async._cli import Service
 from decisiontelecom_async._cli_csv import (
     BadRow,
     CampaignReader,
@@ -43,6 +42,10 @@ from decisiontelecom_async._errors import (
 )
 from decisiontelecom_async._models import SendOutcome, ViberMessage
 from decisiontelecom_async.sandbox import Sandbox, SandboxConfig
+
+if TYPE_CHECKING:
+    # _cli imports this module to run a command; a runtime import back is a cycle.
+    from decisiontelecom_async._cli import Service
 
 __all__ = [
     "CampaignTally",
@@ -326,7 +329,8 @@ class _Campaign:
             outcomes = send_many_of(
                 client,
                 self.messages(),
-                client._send,  # noqa: SLF001 - send_many with the campaign's own stop rule
+                # send_many with the campaign's own stop rule
+                lambda message, guard: client._send(message, guard=guard),  # noqa: SLF001
                 ViberMessage,
                 concurrency=concurrency,
                 progress=None,

@@ -22,8 +22,8 @@ from typing import Any, Final, TypedDict, TypeVar
 import attrs
 import httpx
 
+from decisiontelecom_async._http._throttle import RateLimit
 from decisiontelecom_async._retry import RetryPolicy
-from decisiontelecom_async._throttle import RateLimit
 
 __all__ = [
     "ClientOptions",

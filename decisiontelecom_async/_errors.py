@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterable
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -46,15 +47,18 @@ __all__ = [
     "JournalError",
     "JournalMismatchError",
     "RateLimitError",
+    "RunStopped",
     "SandboxConnectionDropped",
     "ServerError",
     "SmsApiError",
+    "StatusTimeoutError",
     "TransportError",
     "UnexpectedResponseError",
     "ValidationError",
 ]
 
 _BODY_EXCERPT = 300
+_R = TypeVar("_R")
 
 
 def excerpt(text: str, limit: int = _BODY_EXCERPT) -> str:
@@ -389,6 +393,15 @@ class CampaignAborted(DecisionTelecomError):
         return f"CampaignAborted(cause={self.cause!r})"
 
 
+class RunStopped(CampaignAborted):
+    """Raised inside a stopped bulk run: an attempt refused, or a wait cut short.
+
+    Private: the bulk engine turns it into the input's outcome (a
+    :class:`CampaignAborted`, or the error of the last attempt of a write
+    that went out).
+    """
+
+
 class SandboxConnectionDropped(Exception):
     """Raised by the ASGI interface where a real server would drop the connection."""
 
@@ -421,3 +434,38 @@ class JournalMismatchError(JournalError, ValueError):
     def __init__(self, position: int, reason: str) -> None:
         self.position = position
         super().__init__(f"input at position {position} {reason}; nothing was sent")
+
+
+class StatusTimeoutError(DecisionTelecomError, TimeoutError, Generic[_R]):
+    """The status was not final when the time was up.
+
+    Raised by ``wait_for_final_status``, and the ``error`` of a
+    ``wait_for_final_statuses`` outcome. It is also a :class:`TimeoutError`,
+    so ``except TimeoutError`` catches it. :attr:`receipt` is the last status
+    seen (``None`` when no look-up succeeded), so you can still act on it.
+    """
+
+    message_id: int
+    """The message whose status was awaited."""
+    receipt: _R | None
+    """The last status read before the time was up."""
+    timeout: float
+    """The seconds that were allowed."""
+
+    def __init__(
+        self, message_id: int, receipt: _R | None, *, timeout: float, attempts: int
+    ) -> None:
+        self.message_id = message_id
+        self.receipt = receipt
+        self.timeout = timeout
+        last = "no status read" if receipt is None else f"last status {receipt!r}"
+        super().__init__(
+            f"message {message_id} has no final status after {timeout:g}s ({last})",
+            attempts=attempts,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"StatusTimeoutError(message_id={self.message_id!r}, receipt={self.receipt!r}, "
+            f"timeout={self.timeout!r}, attempts={self.attempts})"
+        )

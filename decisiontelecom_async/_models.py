@@ -12,10 +12,11 @@ from decisiontelecom_async._enums import MessageType, SmsStatus, SourceType, Vib
 from decisiontelecom_async._errors import DecisionTelecomError, ValidationError
 from decisiontelecom_async._rules import viber_message_problems
 
-__all__ = ["MessageReceipt", "SendOutcome", "ViberMessage", "phone_to_str"]
+__all__ = ["MessageReceipt", "SendOutcome", "StatusOutcome", "ViberMessage", "phone_to_str"]
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=enum.IntEnum)
+_R = TypeVar("_R")
 
 
 def phone_to_str(value: object) -> object:
@@ -219,4 +220,32 @@ class SendOutcome(Generic[_T]):
     @property
     def ok(self) -> bool:
         """Whether the message was accepted by the service."""
+        return self.error is None
+
+
+@attrs.frozen
+class StatusOutcome(Generic[_R]):
+    """What became of one message id of ``get_statuses`` or ``wait_for_final_statuses``.
+
+    Bulk look-ups yield exactly one outcome for every id, in completion
+    order; :attr:`index` is the id's position in the input.
+    """
+
+    index: int
+    """The id's position in what was handed to the bulk call (from 0)."""
+    message_id: int
+    """The id looked up, as given."""
+    receipt: _R | None = None
+    """The status found: a :class:`MessageReceipt` for Viber, an :class:`SmsStatus`
+    for SMS. After a :class:`StatusTimeoutError` it is the last status seen
+    (``None`` when none was)."""
+    error: DecisionTelecomError | None = None
+    """Why the look-up failed (:class:`CampaignAborted` if the run stopped first,
+    :class:`StatusTimeoutError` if the status was not final in time)."""
+    attempts: int = 0
+    """How many requests were made for it (0 when none was)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status was read (and, when waiting, is final)."""
         return self.error is None

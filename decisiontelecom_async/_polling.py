@@ -5,25 +5,22 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from decisiontelecom_async._bulk import (
-    BulkRun,
-    StatusOutcome,
-    check_concurrency,
-    run_bulk,
-    stops_run,
-)
+from decisiontelecom_async._bulk import BulkRun, check_concurrency, run_bulk, stops_run
 from decisiontelecom_async._bulk_calls import check_bulk_input, check_progress
-from decisiontelecom_async._errors import DecisionTelecomError
+from decisiontelecom_async._errors import DecisionTelecomError, StatusTimeoutError
+from decisiontelecom_async._models import StatusOutcome
 from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._http._guard import RunGuard
+
 
 __all__ = [
     "DEFAULT_WATCHED",
-    "StatusTimeoutError",
+    "StatusTimeoutError",  # lives in _errors; kept importable from here
     "check_poll_args",
     "poll_until_final",
     "wait_for_final_status_of",
@@ -39,45 +36,13 @@ themselves stay bounded by the client's ``max_concurrency``.
 
 _R = TypeVar("_R")
 
+LookUp = Callable[[int, "RunGuard | None"], Awaitable[tuple[_R, int]]]
+"""Reads one status: ``get_one(message_id, guard)`` returns ``(status, attempts)``."""
+
 _BACKOFF = 1.5
 _JITTER = 0.1
 _FINAL_LOOK_UP = 1.0
 """The most seconds the look-up made at the deadline is given (less when polling faster)."""
-
-
-class StatusTimeoutError(DecisionTelecomError, TimeoutError, Generic[_R]):
-    """The status was not final when the time was up.
-
-    Raised by ``wait_for_final_status``, and the ``error`` of a
-    ``wait_for_final_statuses`` outcome. It is also a :class:`TimeoutError`,
-    so ``except TimeoutError`` catches it. :attr:`receipt` is the last status
-    seen (``None`` when no look-up succeeded), so you can still act on it.
-    """
-
-    message_id: int
-    """The message whose status was awaited."""
-    receipt: _R | None
-    """The last status read before the time was up."""
-    timeout: float
-    """The seconds that were allowed."""
-
-    def __init__(
-        self, message_id: int, receipt: _R | None, *, timeout: float, attempts: int
-    ) -> None:
-        self.message_id = message_id
-        self.receipt = receipt
-        self.timeout = timeout
-        last = "no status read" if receipt is None else f"last status {receipt!r}"
-        super().__init__(
-            f"message {message_id} has no final status after {timeout:g}s ({last})",
-            attempts=attempts,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"StatusTimeoutError(message_id={self.message_id!r}, receipt={self.receipt!r}, "
-            f"timeout={self.timeout!r}, attempts={self.attempts})"
-        )
 
 
 def check_poll_args(timeout: float, poll_interval: float, max_poll_interval: float) -> None:
@@ -156,7 +121,7 @@ async def poll_until_final(
 async def wait_for_final_status_of(
     client: BaseClient,
     message_id: int,
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    get_one: LookUp[_R],
     is_final: Callable[[_R], bool],
     *,
     timeout: float,  # noqa: ASYNC109 - the public name; it also bounds the sleeps between polls
@@ -167,7 +132,7 @@ async def wait_for_final_status_of(
     check_poll_args(timeout, poll_interval, max_poll_interval)
     status, _ = await poll_until_final(
         message_id,
-        lambda: get_one(message_id),
+        lambda: get_one(message_id, None),
         is_final,
         timeout=timeout,
         deadline=client._now() + timeout,  # noqa: SLF001 - the client's clock
@@ -194,7 +159,7 @@ def _status_outcome(
 def wait_for_final_statuses_of(
     client: BaseClient,
     message_ids: Iterable[int] | AsyncIterable[int],
-    get_one: Callable[[int], Awaitable[tuple[_R, int]]],
+    get_one: LookUp[_R],
     is_final: Callable[[_R], bool],
     *,
     timeout: float,
@@ -222,18 +187,19 @@ def wait_for_final_statuses_of(
     client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
     deadline: list[float] = []
 
-    async def watch(message_id: int) -> tuple[_R, int]:
+    async def watch(message_id: int, guard: RunGuard) -> tuple[_R, int]:
         if not deadline:
             deadline.append(client._now() + timeout)  # noqa: SLF001 - the client's clock
         return await poll_until_final(
             message_id,
-            lambda: get_one(message_id),
+            lambda: get_one(message_id, guard),
             is_final,
             timeout=timeout,
             deadline=deadline[0],
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
-            sleep=client._sleep_now,  # noqa: SLF001 - the client's sleep
+            # The run's stop cuts the waits between look-ups short.
+            sleep=guard.sleeper(client._sleep_now),  # noqa: SLF001 - the client's sleep
             clock=client._now,  # noqa: SLF001
         )
 

@@ -20,7 +20,6 @@ from typing import Any, Final
 
 import httpx
 
-from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._errors import (
     APIError,
     AuthenticationError,
@@ -30,6 +29,7 @@ from decisiontelecom_async._errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from decisiontelecom_async._http._answer import Answer, text_of
 from decisiontelecom_async._numbers import parse_int
 
 __all__ = [

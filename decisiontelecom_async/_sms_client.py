@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
-from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._client_options import (
@@ -27,6 +26,7 @@ from decisiontelecom_async._client_options import (
 )
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._http._answer import Answer
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
@@ -40,6 +40,7 @@ from decisiontelecom_async._sms_wire import (
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
@@ -193,12 +194,14 @@ class SmsClient(StatusLookups[SmsStatus]):
         *,
         idempotent: bool,
         retry_policy: RetryPolicy | None,
+        guard: RunGuard | None = None,
     ) -> tuple[_T, int]:
         return await self._request(
             request,
             lambda response: parse(response, self._redactor),
             idempotent=idempotent,
             retry_policy=retry_policy,
+            guard=guard,
         )
 
     # -- send ------------------------------------------------------------------
@@ -233,14 +236,18 @@ class SmsClient(StatusLookups[SmsStatus]):
         return message_id
 
     async def _send(
-        self, message: SmsMessage, *, retry_policy: RetryPolicy | None = None
+        self,
+        message: SmsMessage,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[int, int]:
         if not isinstance(message, SmsMessage):
             msg = f"expected an SmsMessage, got {type(message).__name__}"
             raise TypeError(msg)
         request = self._get("send", _send_params(message))
         return await self._call(
-            request, read_message_id, idempotent=False, retry_policy=retry_policy
+            request, read_message_id, idempotent=False, retry_policy=retry_policy, guard=guard
         )
 
     def send_many(
@@ -281,7 +288,9 @@ class SmsClient(StatusLookups[SmsStatus]):
         outcomes: BulkRun[SendOutcome[Any]] = send_many_of(
             self,
             messages,
-            lambda item: self._send(_as_sms_message(item), retry_policy=retry_policy),
+            lambda item, guard: self._send(
+                _as_sms_message(item), retry_policy=retry_policy, guard=guard
+            ),
             object,
             concurrency=concurrency,
             progress=progress,
@@ -306,10 +315,16 @@ class SmsClient(StatusLookups[SmsStatus]):
         return status
 
     async def _get_status(
-        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+        self,
+        message_id: int,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[SmsStatus, int]:
         request = self._get("state", {"msgid": str(check_message_id(message_id))})
-        return await self._call(request, read_status, idempotent=True, retry_policy=retry_policy)
+        return await self._call(
+            request, read_status, idempotent=True, retry_policy=retry_policy, guard=guard
+        )
 
     async def get_balance(self, *, retry_policy: RetryPolicy | None = None) -> SmsBalance:
         """Read the account's balance, credit line and currency."""

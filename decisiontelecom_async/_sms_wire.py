@@ -28,12 +28,12 @@ from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from urllib.parse import quote
 
-from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._converter import parse_id
 from decisiontelecom_async._enums import SmsErrorCode, SmsStatus, parse_enum
 from decisiontelecom_async._errors import SmsApiError, UnexpectedResponseError
+from decisiontelecom_async._http._answer import Answer, text_of
+from decisiontelecom_async._http._redact import REDACTED, Redactor
 from decisiontelecom_async._numbers import MAX_DIGITS, parse_int
-from decisiontelecom_async._redact import REDACTED, Redactor
 from decisiontelecom_async._responses import (
     decode_json,
     raise_for_error_object,

@@ -12,12 +12,14 @@ from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from decisiontelecom_async._base_client import BaseClient
-from decisiontelecom_async._bulk import BulkRun, StatusOutcome
+from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import get_statuses_of
 from decisiontelecom_async._errors import FieldProblem, ValidationError
+from decisiontelecom_async._models import StatusOutcome
 from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
@@ -46,7 +48,11 @@ class StatusLookups(BaseClient, Generic[_R]):
     """``get_statuses`` and ``wait_for_final_status(es)`` over a client's ``_get_status``."""
 
     async def _get_status(
-        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+        self,
+        message_id: int,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[_R, int]:
         raise NotImplementedError
 
@@ -76,7 +82,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return get_statuses_of(
             self,
             message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
@@ -108,7 +116,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return await wait_for_final_status_of(
             self,
             message_id,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             self._is_final,
             timeout=timeout,
             poll_interval=poll_interval,
@@ -140,7 +150,9 @@ class StatusLookups(BaseClient, Generic[_R]):
         return wait_for_final_statuses_of(
             self,
             message_ids,
-            lambda message_id: self._get_status(message_id, retry_policy=retry_policy),
+            lambda message_id, guard: self._get_status(
+                message_id, retry_policy=retry_policy, guard=guard
+            ),
             self._is_final,
             timeout=timeout,
             concurrency=concurrency,

@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Unpack
 
-from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
 from decisiontelecom_async._client_options import (
@@ -18,13 +17,15 @@ from decisiontelecom_async._client_options import (
 )
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
+from decisiontelecom_async._http._answer import Answer, text_of
+from decisiontelecom_async._http._redact import Redactor
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
-from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._responses import json_result
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
@@ -94,7 +95,11 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return message_id
 
     async def _send(
-        self, message: ViberMessage, *, retry_policy: RetryPolicy | None = None
+        self,
+        message: ViberMessage,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[int, int]:
         if not isinstance(message, ViberMessage):
             msg = f"send() takes a ViberMessage, got {type(message).__name__}"
@@ -103,7 +108,11 @@ class ViberClient(StatusLookups[MessageReceipt]):
             "POST", "send-viber", json_body=viber_message_to_wire(message)
         )
         return await self._request(
-            request, self._parse_message_id, idempotent=False, retry_policy=retry_policy
+            request,
+            self._parse_message_id,
+            idempotent=False,
+            retry_policy=retry_policy,
+            guard=guard,
         )
 
     async def get_status(
@@ -114,13 +123,17 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return receipt
 
     async def _get_status(
-        self, message_id: int, *, retry_policy: RetryPolicy | None = None
+        self,
+        message_id: int,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        guard: RunGuard | None = None,
     ) -> tuple[MessageReceipt, int]:
         request = self._build_request(
             "POST", "receive-viber", json_body={"message_id": check_message_id(message_id)}
         )
         return await self._request(
-            request, self._parse_receipt, idempotent=True, retry_policy=retry_policy
+            request, self._parse_receipt, idempotent=True, retry_policy=retry_policy, guard=guard
         )
 
     # -- bulk (see _bulk.py and _polling.py) ---------------------------------------
@@ -178,7 +191,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         return send_many_of(
             self,
             messages,
-            lambda message: self._send(message, retry_policy=retry_policy),
+            lambda message, guard: self._send(message, retry_policy=retry_policy, guard=guard),
             ViberMessage,
             concurrency=concurrency,
             progress=progress,

@@ -9,7 +9,7 @@ the limit behind a burst for long. The limit may change over time
 
 It counts, per one-second window of its own clock since it started, the
 requests it accepted and refused: the tests assert on those counts, never on
-the client's timing. Used by ``tests/test_adaptive_rate_loopback.py`` and
+the client's timing. Used by ``tests/_http/test_adaptive_rate_loopback.py`` and
 ``bench/adaptive_rate.py``.
 """
 

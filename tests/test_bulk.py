@@ -34,13 +34,9 @@ from decisiontelecom_async import (
     ViberMessage,
     ViberStatus,
 )
-from decisiontelecom_async._bulk import (
-    bulk_sleep,
-    check_bulk_guard,
-    note_failed_attempt,
-    run_bulk,
-)
-from decisiontelecom_async._throttle import Throttle
+from decisiontelecom_async._bulk import run_bulk
+from decisiontelecom_async._http._guard import RunGuard
+from decisiontelecom_async._http._throttle import Throttle
 
 BALANCE_EMPTY = {"name": "Payment Required", "message": "empty", "code": 3, "status": 402}
 
@@ -61,6 +57,9 @@ def worker_tasks(extra: tuple[str, ...] = ()) -> list[asyncio.Task[object]]:
 
 class _Owner:
     """Stands in for the client of a run driven directly through run_bulk."""
+
+    def __init__(self) -> None:
+        self._live_runs: set[object] = set()
 
 
 class Counter:
@@ -325,25 +324,26 @@ async def test_a_stop_during_a_retry_wait_reports_the_last_attempts_error(
 
 
 async def test_the_engine_reports_the_noted_error_of_a_retry_cut_short() -> None:
-    # What the client does for a send in a run, step by step: the guard lets
-    # a request out, the attempt fails and is noted, the retry wait begins.
+    # What the client does for a send in a run, step by step, with the guard
+    # the run hands down: it lets a request out, the attempt fails and is
+    # noted, the retry wait begins.
     second_may_go = asyncio.Event()
     busy = ServerError("x", "busy", code=2, status=503)
     empty = InsufficientBalanceError("Payment Required", "empty", code=3, status=402)
 
-    async def call(item: int) -> tuple[int, int]:
+    async def call(item: int, guard: RunGuard) -> tuple[int, int]:
         if item == 0:
-            check_bulk_guard()
-            note_failed_attempt(busy, 60.0)
+            guard.request_leaves()
+            guard.note_failure(busy, 60.0)
             second_may_go.set()
-            await bulk_sleep(asyncio.sleep, 60.0)
-            check_bulk_guard()
+            await guard.sleeper(asyncio.sleep)(60.0)
+            guard.request_leaves()
             return 1, 2
         if item == 1:
             await second_may_go.wait()
-            check_bulk_guard()
+            guard.request_leaves()
             raise empty
-        check_bulk_guard()
+        guard.request_leaves()
         return 100 + item, 1
 
     owner = _Owner()
@@ -644,7 +644,7 @@ async def test_an_error_that_is_no_outcome_hands_out_the_in_flight_ones_first() 
             pulled += 1
             yield n
 
-    async def call(item: int) -> tuple[int, int]:
+    async def call(item: int, _guard: RunGuard) -> tuple[int, int]:
         started.append(item)
         if item == 13:
             await asyncio.sleep(0.005)

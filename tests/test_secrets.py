@@ -166,7 +166,7 @@ def test_client_repr_and_attributes_shown_to_users() -> None:
 
 
 def test_redactor_blanks_every_form_and_ignores_empty_secrets() -> None:
-    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+    from decisiontelecom_async._http._redact import Redactor  # noqa: PLC0415
 
     redact = Redactor(["", "p@ss word"])
     text = "raw p@ss word, quoted p%40ss%20word, plus p%40ss+word, b64 cEBzcyB3b3Jk"
@@ -175,7 +175,7 @@ def test_redactor_blanks_every_form_and_ignores_empty_secrets() -> None:
 
 
 def test_redactor_knows_library_html_json_and_lowercase_forms() -> None:
-    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+    from decisiontelecom_async._http._redact import Redactor  # noqa: PLC0415
 
     redact = Redactor(["Tr0ub4dor'&3/horse!é"])
     for text in [
@@ -191,7 +191,7 @@ def test_redactor_knows_library_html_json_and_lowercase_forms() -> None:
 
 
 def test_redactor_query_values_are_blanked_only_as_values() -> None:
-    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
+    from decisiontelecom_async._http._redact import Redactor  # noqa: PLC0415
 
     redact = Redactor(query_values=[("login", "u@x")])
     assert redact("user u@x timeout, ?login=u%40x&LOGIN=u@x") == (

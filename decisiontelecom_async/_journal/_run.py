@@ -35,18 +35,12 @@ import asyncio
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
 )
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from decisiontelecom_async._bulk import (
-    BulkRun,
-    _current_worker,
-    check_item_type,
-    run_bulk,
-)
+from decisiontelecom_async._bulk import BulkRun, ItemCall, check_item_type, run_bulk
 from decisiontelecom_async._errors import (
     CampaignAborted,
     DecisionTelecomError,
@@ -60,6 +54,7 @@ from decisiontelecom_async._models import SendOutcome
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._progress import ProgressHook
 
 __all__ = ["check_journal", "send_many_journaled"]
@@ -205,7 +200,7 @@ class _Journaled(Generic[_I]):
     def __init__(
         self,
         journal: Journal,
-        send_one: Callable[[_I], Awaitable[tuple[int, int]]],
+        send_one: ItemCall[_I, int],
         item_type: type[_I],
         digest_of: Callable[[_I], bytes],
     ) -> None:
@@ -214,7 +209,7 @@ class _Journaled(Generic[_I]):
         self._item_type = item_type
         self._digest_of = digest_of
 
-    async def call(self, entry: _Entry[_I]) -> tuple[int, int]:
+    async def call(self, entry: _Entry[_I], guard: RunGuard) -> tuple[int, int]:
         """Answer from the journal, or claim durably and then send."""
         record = entry.resume
         if record is not None:
@@ -235,11 +230,11 @@ class _Journaled(Generic[_I]):
             entry.claimed = False
             raise
         try:
-            return await self._send_one(item)
+            return await self._send_one(item, guard)
         except asyncio.CancelledError:
             # Stopped from outside (aclose, cancel): no outcome will be built.
-            worker = _current_worker.get()
-            left = worker is None or worker.sent > 0
+            # The guard counts the requests of this input that left.
+            left = guard.sent > 0
             journal.settle(entry.index, JournalState.UNKNOWN if left else JournalState.NOT_SENT)
             entry.claimed = False
             raise
@@ -274,7 +269,7 @@ class _Journaled(Generic[_I]):
 def send_many_journaled(
     client: BaseClient,
     items: Iterable[_I] | AsyncIterable[_I],
-    send_one: Callable[[_I], Awaitable[tuple[int, int]]],
+    send_one: ItemCall[_I, int],
     item_type: type[_I],
     digest_of: Callable[[_I], bytes],
     *,

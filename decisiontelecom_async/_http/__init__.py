@@ -1,15 +1,17 @@
-"""Send one request and translate what httpx raises into SDK errors.
+"""How a request leaves: send one, and turn what went wrong into SDK errors.
 
-The translation decides :attr:`TransportError.outcome_unknown`: a failure
-while connecting (or while waiting for a pooled connection) means the
-request provably never left, anything later means it may have been
-processed. The httpx exception is not chained: its text and its request
-could carry the URL, and the SMS API puts credentials there.
+:func:`send_request` is what a client calls to send one request (after its
+limits let it go: :mod:`._slots`, :mod:`._throttle`). A transport failure
+is looked up once in the one table of :mod:`._failures`, which decides
+:attr:`TransportError.outcome_unknown`: a failure while connecting (or while
+waiting for a pooled connection) means the request provably never left,
+anything later means it may have been processed. The transport's exception
+is not chained: its text and its request could carry the URL, and the SMS
+API puts credentials there.
 
 With the ``fast`` extra installed, clients the SDK builds send through
-aiohttp (:func:`fast_transport`, :mod:`._aiohttp_transport`), which chains
-the aiohttp error to the httpx one it raises. That aiohttp error is what gets
-classified and shown here, being the more precise of the two.
+aiohttp (:func:`fast_transport`, :mod:`._aiohttp`), whose errors reach the
+table as aiohttp raised them, the more precise of the two.
 
 Two bounds hold for every request, whatever the transport: the whole
 exchange, answer read included, ends when the call's time budget does (a
@@ -29,107 +31,38 @@ from typing import TYPE_CHECKING, cast
 
 import httpx
 
-from decisiontelecom_async._answer import Answer, BodyAnswer
-from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._http._answer import Answer, BodyAnswer
+from decisiontelecom_async._http._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
+from decisiontelecom_async._http._failures import Failure, classify
+from decisiontelecom_async._http._redact import Redactor
+from decisiontelecom_async._http._shortcuts import transport_for
 
 if TYPE_CHECKING:
-    from decisiontelecom_async._aiohttp_transport import AiohttpTransport
+    from decisiontelecom_async._http._aiohttp import AiohttpTransport
 
 __all__ = ["fast_transport", "send_request"]
 
 _httpx_logger = logging.getLogger("httpx")
 
-_NEVER_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-    httpx.ProxyError,
-    httpx.LocalProtocolError,
-)
-
-_DESCRIPTIONS: dict[type[Exception], str] = {
-    httpx.ConnectError: "could not connect",
-    httpx.ConnectTimeout: "timed out connecting",
-    httpx.PoolTimeout: "timed out waiting for a free connection",
-    httpx.ReadTimeout: "timed out waiting for the answer",
-    httpx.WriteTimeout: "timed out sending the request",
-    httpx.ReadError: "the connection failed while reading the answer",
-    httpx.WriteError: "the connection failed while sending the request",
-    httpx.RemoteProtocolError: "the connection was dropped before a complete answer",
-}
-
-
-def _describe(exc: Exception) -> str:
-    for cls in type(exc).__mro__:
-        if cls in _DESCRIPTIONS:
-            return _DESCRIPTIONS[cls]
-    return "the request failed"
-
-
 _URL_QUERY = re.compile(r"((?:https?|wss?)://[^\s?#'\"<>]*)\?\S*", re.IGNORECASE)
 
 
-def _aiohttp_failure(exc: BaseException) -> tuple[BaseException, bool, str] | None:
-    """``(error, never_sent, description)`` when ``exc`` is, or wraps, an aiohttp error."""
-    aiohttp = sys.modules.get("aiohttp")
-    if aiohttp is None:
-        return None
-    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
-    if not isinstance(cause, aiohttp.ClientError):
-        return None
-    # Only a connection that could not be made (or a free one not found in
-    # time) proves the request never left; anything else may have reached it.
-    # Most specific first: ConnectionTimeoutError is a ServerTimeoutError.
-    kinds: tuple[tuple[type[BaseException], bool, str], ...] = (
-        (aiohttp.ClientConnectorError, True, "could not connect"),
-        (
-            aiohttp.ServerFingerprintMismatch,
-            True,
-            "the server's certificate does not match the expected fingerprint",
-        ),
-        (aiohttp.InvalidURL, True, "the URL cannot be requested"),
-        (
-            aiohttp.ConnectionTimeoutError,
-            True,
-            "timed out connecting or waiting for a free connection",
-        ),
-        (aiohttp.ServerTimeoutError, False, "timed out waiting for the answer"),
-        (
-            aiohttp.ServerDisconnectedError,
-            False,
-            "the connection was dropped before a complete answer",
-        ),
-        (aiohttp.ClientPayloadError, False, "the connection failed while reading the answer"),
-        (aiohttp.ClientResponseError, False, "the answer was not valid HTTP"),
-    )
-    for kind, never_sent, description in kinds:
-        if isinstance(cause, kind):
-            return cause, never_sent, description
-    return cause, False, "the connection failed"
-
-
-def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> TransportError:
-    aiohttp_failure = _aiohttp_failure(exc)
-    if aiohttp_failure is not None:
-        shown, never_sent, description = aiohttp_failure
-    else:
-        shown, never_sent = exc, isinstance(exc, _NEVER_SENT)
-        description = _describe(exc) if isinstance(exc, Exception) else "the request failed"
+def _transport_error(
+    where: str, exc: BaseException, failure: Failure, redactor: Redactor
+) -> TransportError:
     # Third-party messages may quote the URL (aiohttp does); its query string
     # can hold credentials in a form no redactor foresaw, so it goes whole.
-    detail = _URL_QUERY.sub(r"\1?…", redactor(str(shown))) if str(shown) else ""
+    detail = _URL_QUERY.sub(r"\1?…", redactor(str(exc))) if str(exc) else ""
     phase = (
         "the request never reached the service"
-        if never_sent
+        if failure.never_sent
         else "the request may have reached the service"
     )
-    message = f"{where}: {description} ({type(shown).__name__}"
+    message = f"{where}: {failure.description} ({type(exc).__name__}"
     message += f": {detail}" if detail else ""
     message += f"); {phase}"
-    return TransportError(message, outcome_unknown=not never_sent)
+    return TransportError(message, outcome_unknown=not failure.never_sent)
 
 
 def fast_transport(
@@ -155,7 +88,7 @@ def fast_transport(
     ):
         return None
     try:
-        from decisiontelecom_async._aiohttp_transport import (  # noqa: PLC0415 - optional
+        from decisiontelecom_async._http._aiohttp import (  # noqa: PLC0415 - optional
             AiohttpTransport,
         )
     except ImportError:
@@ -195,10 +128,6 @@ async def send_request(
             if direct and not _httpx_logger.isEnabledFor(logging.INFO):
                 return await _send_direct(http, request)
             return await _send_through_client(http, request)
-    except TimeoutError:
-        if not scope.expired():
-            raise
-        raise _out_of_budget(_where(request, redactor)) from None
     except httpx.DecodingError as exc:
         raise UnexpectedResponseError(
             f"the body could not be decoded ({type(exc).__name__})"
@@ -206,13 +135,14 @@ async def send_request(
     except httpx.TooManyRedirects:
         # Only an http_client passed in with follow_redirects=True gets here.
         raise UnexpectedResponseError(f"{_where(request, redactor)}: too many redirects") from None
-    except httpx.TransportError as exc:
-        raise _transport_error(_where(request, redactor), exc, redactor) from None
     except Exception as exc:
-        # An aiohttp error raised past a transport without being mapped.
-        if _aiohttp_failure(exc) is None:
+        # aiohttp's timeouts are TimeoutErrors too: only the budget's own is "out of budget".
+        if isinstance(exc, TimeoutError) and scope.expired():
+            raise _out_of_budget(_where(request, redactor)) from None
+        failure = classify(exc)
+        if failure is None:
             raise
-        raise _transport_error(_where(request, redactor), exc, redactor) from None
+        raise _transport_error(_where(request, redactor), exc, failure, redactor) from None
 
 
 def _out_of_budget(where: str) -> TransportError:
@@ -239,12 +169,14 @@ async def _send_through_client(http: httpx.AsyncClient, request: httpx.Request) 
 
 
 async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answer:
-    # _transport_for_url is how httpx picks the transport (mounts included);
-    # test doubles such as respx hook in there too.
-    transport = http._transport_for_url(request.url)  # noqa: SLF001
+    # The transport httpx would pick (mounts, respx's using="httpx"), fenced
+    # with its drift test in _shortcuts.py.
+    transport = transport_for(http, request.url)
+    if transport is None:
+        return await _send_through_client(http, request)
     # The SDK's own aiohttp transport (imported only once the extra is in
     # use) answers without building an httpx.Response.
-    own = sys.modules.get("decisiontelecom_async._aiohttp_transport")
+    own = sys.modules.get("decisiontelecom_async._http._aiohttp")
     if own is not None and type(transport) is own.AiohttpTransport:
         return await cast("AiohttpTransport", transport).answer(request)
     response = await transport.handle_async_request(request)

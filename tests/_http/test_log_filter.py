@@ -12,11 +12,10 @@ import logging
 import sys
 from typing import Any
 
-from test_log_secrets import ACCESS_KEY, assert_nothing_leaked
-
+from _http.test_log_secrets import ACCESS_KEY, assert_nothing_leaked
 from decisiontelecom_async import ViberClient
-from decisiontelecom_async._log_filter import SecretLogFilter, scrub_logs_for
-from decisiontelecom_async._redact import Redactor
+from decisiontelecom_async._http._log_filter import SecretLogFilter, scrub_logs_for
+from decisiontelecom_async._http._redact import Redactor
 
 
 class Owner:

@@ -22,8 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from decisiontelecom_async._adaptive_rate import AdaptiveRate
-from decisiontelecom_async._rate_gate import FixedRate, RateGate
+from decisiontelecom_async._http._adaptive_rate import AdaptiveRate
+from decisiontelecom_async._http._rate_gate import FixedRate, RateGate
 
 __all__ = ["OwedRetry", "RateLimit", "Throttle"]
 
@@ -103,8 +103,13 @@ class Throttle:
         if self._owed == 0:
             self._settled.set()
 
-    async def wait(self, *, retry: bool = False) -> None:
+    async def wait(
+        self, *, retry: bool = False, sleep: Callable[[float], Awaitable[None]] | None = None
+    ) -> None:
         """Wait until a request may be sent (the rate ceiling excepted: :meth:`acquire`).
+
+        ``sleep`` replaces the throttle's own for this wait (a bulk run's,
+        which the run's stop cuts short).
 
         A first attempt also waits for every owed retry. During a pause every
         first attempt takes a place in line; when the pause ends they leave
@@ -112,6 +117,7 @@ class Throttle:
         (a thundering herd that would earn the next 429). Retries leave when
         the pause ends: the service promised each of them a turn by then.
         """
+        sleep = sleep or self._sleep
         while True:
             if not retry and self._owed:
                 await self._settled.wait()
@@ -122,19 +128,26 @@ class Throttle:
             if now >= self._resume_at:
                 return
             if retry:
-                await self._sleep(self._resume_at - now)
+                await sleep(self._resume_at - now)
                 continue
             place = max(self._resume_at, self._release_at)
             self._release_at = place + self._spacing
-            await self._sleep(place - now)
+            await sleep(place - now)
             if self.clear:
                 return
 
-    async def acquire(self) -> float:
-        """Wait for the rate gate, when there is one; return the moment it let go."""
-        if self._gate is not None:
-            return await self._gate.acquire()
-        return self._now()
+    async def acquire(self, *, sleep: Callable[[float], Awaitable[None]] | None = None) -> float:
+        """Wait for the rate gate, when there is one; return the moment it let go.
+
+        ``sleep`` replaces the throttle's own for the waits of the learned
+        rate (a bulk run's, which its stop cuts short).
+        """
+        gate = self._gate
+        if gate is None:
+            return self._now()
+        if sleep is not None and isinstance(gate, AdaptiveRate):
+            return await gate.acquire(sleep=sleep)
+        return await gate.acquire()
 
 
 class OwedRetry:

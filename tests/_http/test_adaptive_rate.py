@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 from decisiontelecom_async import SmsClient, ViberClient
-from decisiontelecom_async._adaptive_rate import RateLearner
+from decisiontelecom_async._http._adaptive_rate import RateLearner
 
 
 @attrs.define

@@ -38,7 +38,7 @@ from decisiontelecom_async import (
     ViberClient,
     ViberMessage,
 )
-from decisiontelecom_async._body import MAX_ANSWER_BYTES
+from decisiontelecom_async._http._body import MAX_ANSWER_BYTES
 
 pytestmark = pytest.mark.network
 

@@ -1,4 +1,8 @@
-"""Requests the SDK builds itself are exactly what httpx.Request would build."""
+"""The httpx shortcuts of _http/_shortcuts.py still do what httpx would.
+
+Requests the SDK builds itself are exactly what httpx.Request would build,
+and the transport it sends them through is the one httpx would pick.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import httpx
 import pytest
 from conftest import ACCESS_KEY, BASE_URL
 
-from decisiontelecom_async import SmsClient, ViberClient
+from decisiontelecom_async import SmsClient, ViberClient, ViberMessage
+from decisiontelecom_async._http._shortcuts import transport_for
 
 SEND = {
     "source_addr": "Custom Company",
@@ -37,7 +42,7 @@ def as_httpx_builds(
         method,
         url,
         content=content,
-        headers=client._merged_headers(json=json_body is not None),
+        headers=client._requests().merged(json=json_body is not None),
         extensions={"timeout": client._timeout.as_dict()},
     )
     request.read()
@@ -226,3 +231,40 @@ async def test_sms_requests_carry_their_own_percent_encoded_query() -> None:
     }
     assert first.headers["Host"] == "web.it-decision.com"
     assert first.headers["Accept"] == "*/*"
+
+
+# -- the transport a request goes straight to ---------------------------------------
+
+
+class _Answers(httpx.AsyncBaseTransport):
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, json={"message_id": self.message_id})
+
+
+async def test_httpx_still_picks_the_transport_where_the_sdk_looks() -> None:
+    # If httpx renames or changes AsyncClient._transport_for_url, this fails:
+    # the SDK would silently fall back to AsyncClient.send (a third more CPU).
+    default, mounted = _Answers(1), _Answers(2)
+    async with httpx.AsyncClient(
+        transport=default, mounts={"http://mounted.example": mounted}
+    ) as http:
+        assert transport_for(http, httpx.URL("http://other.example/x")) is default
+        assert transport_for(http, httpx.URL("http://mounted.example/x")) is mounted
+
+
+async def test_a_transport_picked_by_a_patched_httpx_answers_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # respx's using="httpx" (docs/quickstart.md) patches this very method; a
+    # request of the SDK's own client must go where it points.
+    stand_in = _Answers(42)
+    monkeypatch.setattr(httpx.AsyncClient, "_transport_for_url", lambda _client, _url: stand_in)
+    async with ViberClient(ACCESS_KEY) as client:
+        message_id = await client.send(ViberMessage("Shop", "380501234567", "hi"))
+    assert message_id == 42
+    assert [request.url.path for request in stand_in.requests] == ["/v1/api/send-viber"]

@@ -195,13 +195,14 @@ class AdaptiveRate:
         """Requests per second in force now."""
         return self._learner.rate
 
-    async def acquire(self) -> float:
-        """Wait for the next place at the learned rate."""
+    async def acquire(self, *, sleep: Callable[[float], Awaitable[None]] | None = None) -> float:
+        """Wait for the next place at the learned rate (sleeping with ``sleep`` if given)."""
+        sleep = sleep or self._sleep
         while (at := self._learner.place()) is None:
-            await self._sleep(self._learner.retry_in())
+            await sleep(self._learner.retry_in())
         wait = at - self._clock()
         if wait > 0:
-            await self._sleep(wait)
+            await sleep(wait)
         return at
 
     def on_success(self) -> None:

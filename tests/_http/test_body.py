@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from decisiontelecom_async import UnexpectedResponseError
-from decisiontelecom_async._body import decode_body, read_body
+from decisiontelecom_async._http._body import decode_body, read_body
 
 BODY = b'{"message_id": 7}' * 40
 

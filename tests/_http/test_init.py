@@ -267,12 +267,16 @@ async def test_the_pool_never_holds_back_max_concurrency_requests() -> None:
 
 
 def test_a_url_quoted_in_a_library_message_loses_its_whole_query() -> None:
-    from decisiontelecom_async._redact import Redactor  # noqa: PLC0415
-    from decisiontelecom_async._transport import _transport_error  # noqa: PLC0415
+    from decisiontelecom_async._http import _transport_error  # noqa: PLC0415
+    from decisiontelecom_async._http._failures import classify  # noqa: PLC0415
+    from decisiontelecom_async._http._redact import Redactor  # noqa: PLC0415
 
     password = "Tr0ub4dor'&3/horse!"
     leaked = f"Connection timeout to host http://sms.test/ru/js/send?login=shop&password={password}"
-    error = _transport_error("GET http://sms.test/ru/js/send", OSError(leaked), Redactor())
+    failed = httpx.ConnectTimeout(leaked)
+    failure = classify(failed)
+    assert failure is not None
+    error = _transport_error("GET http://sms.test/ru/js/send", failed, failure, Redactor())
     assert "Tr0ub4dor" not in str(error)
     assert "horse" not in str(error)
     assert "http://sms.test/ru/js/send?…" in str(error)

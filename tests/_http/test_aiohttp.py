@@ -30,10 +30,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from decisiontelecom_async import TransportError, UnexpectedResponseError
-from decisiontelecom_async._aiohttp_transport import AiohttpTransport, _httpx_error
-from decisiontelecom_async._answer import BodyAnswer, text_of
-from decisiontelecom_async._redact import Redactor
-from decisiontelecom_async._transport import _NEVER_SENT, _aiohttp_failure, send_request
+from decisiontelecom_async._http import send_request
+from decisiontelecom_async._http._aiohttp import AiohttpTransport
+from decisiontelecom_async._http._answer import BodyAnswer, text_of
+from decisiontelecom_async._http._failures import classify
+from decisiontelecom_async._http._redact import Redactor
 
 pytestmark = pytest.mark.network
 
@@ -815,26 +816,43 @@ AIOHTTP_ERRORS = [
 
 
 @pytest.mark.parametrize(("error", "mapped", "never_sent"), AIOHTTP_ERRORS)
-def test_httpx_error_maps_aiohttp_errors(
+def test_one_table_says_what_an_aiohttp_error_means(
     error: aiohttp.ClientError, mapped: type[httpx.TransportError], never_sent: bool
 ) -> None:
-    assert _httpx_error(error) is mapped
+    failure = classify(error)
+    assert failure is not None
+    assert failure.never_sent is never_sent
+    assert failure.as_httpx is mapped
 
 
 @pytest.mark.parametrize(("error", "mapped", "never_sent"), AIOHTTP_ERRORS)
-def test_the_mapping_and_the_sdk_agree_on_whether_the_request_was_sent(
+def test_the_httpx_error_raised_for_httpx_means_the_same(
     error: aiohttp.ClientError, mapped: type[httpx.TransportError], never_sent: bool
 ) -> None:
-    # The httpx class the transport raises and the aiohttp cause the SDK
-    # classifies (_transport._aiohttp_failure) must tell the same story.
-    assert issubclass(mapped, _NEVER_SENT) is never_sent
-    chained = mapped("failed")
-    chained.__cause__ = error
-    failure = _aiohttp_failure(chained)
+    # What handle_async_request raises for httpx's own send, read by the same
+    # table with nothing chained, tells the same story as the aiohttp error.
+    failure = classify(mapped("failed"))
     assert failure is not None
-    shown, sdk_never_sent, _ = failure
-    assert shown is error
-    assert sdk_never_sent is never_sent
+    assert failure.never_sent is never_sent
+
+
+@pytest.mark.parametrize(("error", "mapped", "never_sent"), AIOHTTP_ERRORS)
+async def test_an_aiohttp_error_raised_as_it_is_is_classified_once(
+    error: aiohttp.ClientError, mapped: type[httpx.TransportError], never_sent: bool
+) -> None:
+    # The SDK's own path (AiohttpTransport.answer) raises aiohttp's error
+    # unwrapped: send_request reads it straight from the one table.
+    class Failing(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            raise error
+
+    async with httpx.AsyncClient(transport=Failing()) as http:
+        request = http.build_request("POST", f"http://127.0.0.1:9/send?password={SECRET}")
+        with pytest.raises(TransportError) as info:
+            await send_request(http, request, Redactor(), direct=True)
+    assert info.value.outcome_unknown is not never_sent
+    assert type(error).__name__ in str(info.value)
+    assert SECRET not in str(info.value)
 
 
 # -- through the SDK: send_request turns them into TransportError --------------------

@@ -11,8 +11,9 @@ dropped the connection after the request to ``httpx.ConnectTimeout``, which
 reads as "never sent" and would let a send be repeated; and it streams every
 answer through three layers of async iterators, which cost about as much CPU
 as the request itself. The SDK reads every answer whole, so this transport
-does too, with one ``read()`` when its length is announced, and maps aiohttp's errors by whether the
-request can have reached the server.
+does too, with one ``read()`` when its length is announced, and raises
+aiohttp's errors as they are, for the one table of :mod:`._failures` to
+say whether the request can have reached the server.
 
 Every request leaves once: aiohttp would send an idempotent one (a ``GET``,
 and the SMS API's ``send`` is one) a second time by itself when its
@@ -49,8 +50,9 @@ import aiohttp
 import httpx
 import yarl
 
-from decisiontelecom_async._answer import Answer, BodyAnswer
-from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
+from decisiontelecom_async._http._answer import Answer, BodyAnswer
+from decisiontelecom_async._http._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
+from decisiontelecom_async._http._failures import classify
 
 __all__ = ["AiohttpTransport"]
 
@@ -80,30 +82,6 @@ async def _no_resend(
         raise  # never sent, and aiohttp does not repeat it
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
         raise _NotResent(str(exc)) from exc
-
-
-def _httpx_error(exc: Exception) -> type[httpx.TransportError]:
-    """The httpx exception that says what ``exc`` (from aiohttp) means for the request.
-
-    Only a connection that could not be made, or a free one not found in
-    time, proves the request never left; everything later may have reached
-    the server. Most specific first: a connect timeout is a server timeout.
-    """
-    kinds: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
-        (aiohttp.ClientConnectorError, httpx.ConnectError),
-        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
-        (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
-        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
-        (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
-        (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
-        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
-        (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
-        (aiohttp.ClientPayloadError, httpx.ReadError),
-    )
-    for kind, mapped in kinds:
-        if isinstance(exc, kind):
-            return mapped
-    return httpx.ReadError
 
 
 def _aiohttp_headers(raw: list[tuple[bytes, bytes]], encoding: str) -> list[tuple[str, str]]:
@@ -242,8 +220,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return found
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request``; answer with its response, the body in memory."""
-        exchange = await self._exchange(request)
+        """Send ``request``; answer with its response, the body in memory.
+
+        An aiohttp error becomes the httpx error that means the same
+        (:mod:`._failures`), as httpx's ``AsyncClient.send`` expects of a
+        transport; the aiohttp error stays chained as its ``__cause__``.
+        """
+        try:
+            exchange = await self._exchange(request)
+        except aiohttp.ClientError as exc:
+            failure = classify(exc)
+            assert failure is not None  # noqa: S101 - every aiohttp error has a row
+            raise failure.as_httpx(f"{type(exc).__name__}: {exc}", request=request) from exc
         return exchange.response(request)
 
     async def answer(self, request: httpx.Request) -> Answer:
@@ -252,13 +240,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         What :meth:`handle_async_request` gives once read, minus the cost of
         building and reading an ``httpx.Response`` (a tenth of the SDK's own
         CPU per message); a body to decode is decoded within the size bound
-        (:mod:`._body`).
+        (:mod:`._body`). A failure raises the aiohttp error itself, which
+        the SDK looks up in the one table of :mod:`._failures`.
         """
         exchange = await self._exchange(request)
         content = exchange.content
         if exchange.content_encoding is not None:
             content = decode_body(content, exchange.content_encoding)
         return BodyAnswer(exchange.status, exchange.reason, exchange.raw_headers, content)
+
+    def _through_proxy(
+        self, url: yarl.URL, headers: list[tuple[str, str]]
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Aiohttp's proxy keywords for ``url``, and the headers to send with them."""
+        if self._proxy is None:
+            return {}, headers
+        if url.scheme == "https":
+            # Sent on the CONNECT that opens the tunnel.
+            return {"proxy": self._proxy, "proxy_headers": dict(self._proxy_headers)}, headers
+        # aiohttp sends its proxy_headers only on a CONNECT; a plain HTTP
+        # request to a proxy carries them itself, as with httpx.
+        return {"proxy": self._proxy}, headers + list(self._proxy_headers)
 
     async def _exchange(self, request: httpx.Request) -> _Exchange:
         if self._closed:
@@ -275,16 +277,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # encoded=True: the URL goes out exactly as httpx escaped it.
         url = yarl.URL(str(request.url), encoded=True)
         timeout = self._timeout_for(request.extensions.get("timeout", {}))
-        proxy: dict[str, Any] = {}
-        if self._proxy is not None:
-            proxy["proxy"] = self._proxy
-            if url.scheme == "https":
-                # Sent on the CONNECT that opens the tunnel.
-                proxy["proxy_headers"] = dict(self._proxy_headers)
-            else:
-                # aiohttp sends its proxy_headers only on a CONNECT; a plain
-                # HTTP request to a proxy carries them itself, as with httpx.
-                headers += self._proxy_headers
+        proxy, headers = self._through_proxy(url, headers)
         try:
             async with session.request(
                 request.method,
@@ -312,13 +305,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     answer.version,
                     content_encoding=answer.headers.get("Content-Encoding"),
                 )
-        except aiohttp.ClientError as exc:
-            if isinstance(exc, _NotResent) and isinstance(exc.__cause__, aiohttp.ClientError):
-                exc = exc.__cause__
-            raise _httpx_error(exc)(str(exc), request=request) from exc
-        except (TimeoutError, OSError) as exc:
+        except _NotResent as exc:
+            # The dropped connection itself, now past aiohttp's resend.
+            if isinstance(exc.__cause__, aiohttp.ClientError):
+                raise exc.__cause__ from None
+            raise
+        except aiohttp.ClientError:
+            raise
+        except TimeoutError as exc:
             # Raised past aiohttp's own classes: the request may have gone out.
-            raise httpx.ReadError(str(exc), request=request) from exc
+            raise aiohttp.ServerTimeoutError(str(exc)) from exc
+        except OSError as exc:
+            raise aiohttp.ClientOSError(*exc.args) from exc
 
     async def aclose(self) -> None:
         """Close the session and its connections; the transport refuses requests after."""

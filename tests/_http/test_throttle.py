@@ -121,7 +121,7 @@ async def test_after_a_pause_the_line_ends_and_no_ceiling_caps_the_rate() -> Non
     # Requests held by the pause leave one by one; a request that arrives
     # when the pause is over owes that line nothing. (It used to join it: one
     # 429 held a client without a rate_limit to 200 requests/s for good.)
-    from decisiontelecom_async._throttle import Throttle  # noqa: PLC0415
+    from decisiontelecom_async._http._throttle import Throttle  # noqa: PLC0415
 
     now = 100.0
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from decisiontelecom_async import ServerError, ViberClient, ViberMessage
-from decisiontelecom_async._answer import Answer, BodyAnswer, text_of
-from decisiontelecom_async._redact import Redactor
-from decisiontelecom_async._transport import send_request
+from decisiontelecom_async._http import send_request
+from decisiontelecom_async._http._answer import Answer, BodyAnswer, text_of
+from decisiontelecom_async._http._redact import Redactor
 
 URL = "https://web.it-decision.com/v1/api/send-viber"
 BODY = '{"message_id": 429, "text": "Привет, café"}'.encode()

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decisiontelecom_async import ViberClient, ViberMessage
-from decisiontelecom_async._slots import Slots
+from decisiontelecom_async._http._slots import Slots
 
 
 async def settle() -> None:

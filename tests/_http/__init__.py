@@ -1,0 +1,1 @@
+"""Tests of decisiontelecom_async._http, one file a module."""
