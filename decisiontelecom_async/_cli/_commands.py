@@ -27,8 +27,8 @@ from rich.table import Table
 
 from decisiontelecom_async._bulk import BulkRun, stops_run
 from decisiontelecom_async._bulk_calls import send_many_of
-from decisiontelecom_async._cli import Service
-from decisiontelecom_async._cli_csv import (
+from decisiontelecom_async._cli._app import Service
+from decisiontelecom_async._cli._csv import (
     BadRow,
     CampaignReader,
     ResultWriter,

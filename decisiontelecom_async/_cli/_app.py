@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     msg = "the command line needs the 'cli' extra: pip install 'decisiontelecom-async[cli]'"
     raise SystemExit(msg) from exc
 
-from decisiontelecom_async._cli_csv import parse_enum_text
+from decisiontelecom_async._cli._csv import parse_enum_text
 from decisiontelecom_async._enums import MessageType, SourceType
 from decisiontelecom_async._errors import DecisionTelecomError, ValidationError
 
@@ -231,7 +231,7 @@ def cli() -> None:
 )
 def send(service: Service, **fields: Any) -> None:
     """Send one message and print its id."""
-    from decisiontelecom_async._cli_commands import send_one  # noqa: PLC0415
+    from decisiontelecom_async._cli._commands import send_one  # noqa: PLC0415
 
     fields = {name: value for name, value in fields.items() if value is not None}
     _run(send_one(service, fields))
@@ -242,7 +242,7 @@ def send(service: Service, **fields: Any) -> None:
 @click.argument("message_ids", nargs=-1, required=True, type=int)
 def status(service: Service, message_ids: tuple[int, ...]) -> None:
     """Print the status of one or more messages."""
-    from decisiontelecom_async._cli_commands import show_statuses  # noqa: PLC0415
+    from decisiontelecom_async._cli._commands import show_statuses  # noqa: PLC0415
 
     _run(show_statuses(service, message_ids))
 
@@ -300,7 +300,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     code 0 when every row was sent, 1 when any was not, 130 after Ctrl+C,
     143 after SIGTERM.
     """
-    from decisiontelecom_async._cli_commands import run_campaign  # noqa: PLC0415
+    from decisiontelecom_async._cli._commands import run_campaign  # noqa: PLC0415
 
     if not csv_file.exists():
         _fail(f"no such file: {csv_file}", EXIT_USAGE)
@@ -329,7 +329,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for the sandbox.")
 def demo(messages: int, seed: int) -> None:
     """Run a whole campaign against an embedded sandbox: no key, no network."""
-    from decisiontelecom_async._cli_demo import run_demo  # noqa: PLC0415
+    from decisiontelecom_async._cli._demo import run_demo  # noqa: PLC0415
 
     _run(run_demo(messages, seed))
 
@@ -364,7 +364,7 @@ def sandbox(  # noqa: PLR0917 - one parameter per click option
     drop: float,
 ) -> None:
     """Serve the local stand-in for the service until interrupted."""
-    from decisiontelecom_async._cli_commands import serve_sandbox  # noqa: PLC0415
+    from decisiontelecom_async._cli._commands import serve_sandbox  # noqa: PLC0415
     from decisiontelecom_async.sandbox import SandboxConfig  # noqa: PLC0415
 
     config = SandboxConfig(

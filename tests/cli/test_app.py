@@ -36,11 +36,11 @@ from decisiontelecom_async import (
     SmsStatus,
     SourceType,
     ViberStatus,
-    _cli_commands,
-    _cli_demo,
 )
+from decisiontelecom_async._cli import _commands as _cli_commands
+from decisiontelecom_async._cli import _demo as _cli_demo
 from decisiontelecom_async._cli import cli
-from decisiontelecom_async._cli_csv import (
+from decisiontelecom_async._cli._csv import (
     RESULT_COLUMNS,
     BadRow,
     CampaignReader,
@@ -48,7 +48,7 @@ from decisiontelecom_async._cli_csv import (
     parse_enum_text,
     scan_file,
 )
-from decisiontelecom_async._cli_demo import DemoReport, run_demo
+from decisiontelecom_async._cli._demo import DemoReport, run_demo
 from decisiontelecom_async._models import MessageReceipt
 from decisiontelecom_async.sandbox import Sandbox
 
@@ -723,7 +723,7 @@ def test_sandbox_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
 
 # -- a campaign killed or stopped keeps its record ----------------------------------------
 
-_WORKTREE = Path(__file__).resolve().parents[1]
+_WORKTREE = Path(__file__).resolve().parents[2]
 # This tree's package, whichever one the interpreter has installed.
 CAMPAIGN_SCRIPT = [sys.executable, "-c", "from decisiontelecom_async._cli import main; main()"]
 
