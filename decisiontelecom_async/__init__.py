@@ -8,7 +8,7 @@
         message_id = await client.send(ViberMessage("Shop", "380501234567", "Hello"))
 """
 
-from decisiontelecom_async._bulk import StatusOutcome
+from decisiontelecom_async._bulk import BulkRun, StatusOutcome
 from decisiontelecom_async._enums import (
     MessageType,
     SmsErrorCode,
@@ -34,6 +34,7 @@ from decisiontelecom_async._errors import (
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
 from decisiontelecom_async._polling import StatusTimeoutError
 from decisiontelecom_async._progress import BulkProgress
+from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
@@ -46,6 +47,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BulkProgress",
+    "BulkRun",
     "CampaignAborted",
     "DecisionTelecomError",
     "FieldProblem",
@@ -54,6 +56,7 @@ __all__ = [
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
+    "Redactor",
     "RetryPolicy",
     "SendOutcome",
     "ServerError",

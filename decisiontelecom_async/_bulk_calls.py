@@ -25,7 +25,13 @@ from decisiontelecom_async._progress import ProgressHook
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
 
-__all__ = ["check_bulk_input", "check_progress", "get_statuses_of", "send_many_of"]
+__all__ = [
+    "check_bulk_input",
+    "check_progress",
+    "check_stop_when",
+    "get_statuses_of",
+    "send_many_of",
+]
 
 _I = TypeVar("_I")
 _R = TypeVar("_R")
@@ -52,6 +58,13 @@ def check_progress(progress: ProgressHook | None, progress_interval: float) -> N
         raise ValueError(msg)
 
 
+def check_stop_when(stop_when: object) -> None:
+    """Refuse a stop rule that cannot be called, at call time."""
+    if stop_when is not None and not callable(stop_when):
+        msg = f"stop_when must be a callable taking a SendOutcome, got {type(stop_when).__name__}"
+        raise TypeError(msg)
+
+
 def send_many_of(
     client: BaseClient,
     items: Iterable[_I] | AsyncIterable[_I],
@@ -62,6 +75,7 @@ def send_many_of(
     progress: ProgressHook | None,
     progress_interval: float,
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    stop_when: Callable[[SendOutcome[_I]], bool] | None = None,
     name: str = "send_many",
 ) -> BulkRun[SendOutcome[_I]]:
     """A client's ``send_many``: check the arguments now, send lazily.
@@ -69,9 +83,11 @@ def send_many_of(
     ``send_one(item)`` sends one item and returns ``(message_id, attempts)``
     (a client's ``_send``). An input that is not an ``item_type`` gets a
     :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
-    to the client's ``max_concurrency``.
+    to the client's ``max_concurrency``. ``stop_when`` is the caller's own
+    stop rule (see :func:`run_bulk`), on top of ``stops``.
     """
     check_bulk_input(items, what=f"{name}()")
+    check_stop_when(stop_when)
     workers = check_concurrency(
         concurrency, default=client.max_concurrency, cap=client.max_concurrency
     )
@@ -92,6 +108,7 @@ def send_many_of(
         progress_interval=progress_interval,
         name=name,
         writes=True,
+        stop_when=stop_when,
     )
 
 

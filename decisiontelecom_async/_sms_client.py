@@ -235,6 +235,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        stop_when: Callable[[SendOutcome[SmsInput]], bool] | None = None,
     ) -> BulkRun[SendOutcome[SmsInput]]:
         """Send every SMS; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -255,7 +256,8 @@ class SmsClient(StatusLookups[SmsStatus]):
         outcome per input. Not enough money (:class:`SmsApiError` code 49) or
         refused credentials (codes 44, 45, 47, 48, 50) stop the run: requests
         in flight finish, nothing new is sent, and every other input gets a
-        :class:`CampaignAborted` outcome whose ``cause`` is that error.
+        :class:`CampaignAborted` outcome whose ``cause`` is that error;
+        ``stop_when`` adds a stop rule of your own, as there.
         """
         outcomes: BulkRun[SendOutcome[Any]] = send_many_of(
             self,
@@ -265,6 +267,7 @@ class SmsClient(StatusLookups[SmsStatus]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            stop_when=stop_when,
         )
         return outcomes
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -137,6 +137,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        stop_when: Callable[[SendOutcome[ViberMessage]], bool] | None = None,
     ) -> BulkRun[SendOutcome[ViberMessage]]:
         """Send every message; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -160,6 +161,10 @@ class ViberClient(StatusLookups[MessageReceipt]):
         empty balance (402) or a refused key (401/403) stops the run: requests
         in flight finish, nothing new is sent, and every other input gets a
         :class:`CampaignAborted` outcome whose ``cause`` is that error.
+        ``stop_when`` adds a rule of your own: a callable that is handed each
+        outcome as it settles and returns whether the run stops the same way
+        (the ``cause`` is that outcome's error, ``None`` for one without);
+        for example ``stop_when=lambda o: isinstance(o.error, ServerError)``.
 
         ``progress`` (a plain or async callable) receives a
         :class:`BulkProgress` every ``progress_interval`` seconds and once at
@@ -179,6 +184,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            stop_when=stop_when,
         )
 
     def _parse_message_id(self, response: Answer) -> int:
