@@ -1,0 +1,85 @@
+"""``decisiontelecom demo``: a whole campaign against an embedded sandbox."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+
+import pytest
+from rich.console import Console
+
+from cli._support import (
+    SCRIPT,
+    assert_one_error_line,
+    run,
+    script_env,
+)
+from decisiontelecom_async import (
+    SmsStatus,
+    ViberStatus,
+)
+from decisiontelecom_async._cli import _demo as _cli_demo
+from decisiontelecom_async._cli._demo import DemoReport, run_demo
+from decisiontelecom_async._models import MessageReceipt
+
+pytestmark = pytest.mark.network
+
+
+def receipt(status: ViberStatus, sms: SmsStatus | None = None) -> MessageReceipt:
+    return MessageReceipt(
+        message_id=1, status=status, sms_message_id=None if sms is None else 2, sms_status=sms
+    )
+
+
+def test_demo_report_sorts_receipts_by_route_and_reason() -> None:
+    report = DemoReport(messages=5, sent=5)
+    report.add_receipt(receipt(ViberStatus.DELIVERED))
+    report.add_receipt(receipt(ViberStatus.UNDELIVERED, SmsStatus.DELIVERED))
+    report.add_receipt(receipt(ViberStatus.UNDELIVERED, SmsStatus.UNDELIVERABLE))
+    report.add_receipt(receipt(ViberStatus.REJECTED))
+    report.add_receipt(receipt(ViberStatus.SENT))
+    assert (report.viber_delivered, report.sms_delivered, report.pending) == (1, 1, 1)
+    assert report.not_delivered == {
+        "undelivered, SMS undeliverable": 1,
+        "rejected, no fallback": 1,
+    }
+    assert report.failed == 2
+
+
+async def test_demo_counts_every_message_and_every_retry() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    code = await run_demo(150, seed=2, console=console, time_scale=20)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert code == 0, text
+    assert "sandbox at http://127.0.0.1:" in text
+    for label in ("delivered on Viber", "delivered by SMS fallback", "retries absorbed"):
+        assert label in text
+
+
+def test_the_demo_gives_up_in_one_line_rather_than_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_cli_demo, "_TIME_LIMIT", 0.3)
+    monkeypatch.setattr(_cli_demo, "_SLOWEST_RATE", 1e9)
+    result = run("demo", "--messages", "5000")
+    assert_one_error_line(result, code=1, says="the demo did not finish within 0 s")
+
+
+def test_demo_runs_end_to_end_as_a_script() -> None:
+    done = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [*SCRIPT, "demo", "--messages", "200"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=script_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in (
+        "sent",
+        "delivered on Viber",
+        "delivered by SMS fallback",
+        "failed",
+        "retries absorbed",
+        "send throughput",
+    ):
+        assert label in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
