@@ -645,3 +645,36 @@ async def test_stop_when_must_be_callable() -> None:
     async with ViberClient("key") as client:
         with pytest.raises(TypeError, match="stop_when must be a callable"):
             client.send_many(make_messages(1), stop_when=True)  # type: ignore[arg-type]
+
+
+async def test_a_run_says_what_stopped_it(make_client: object) -> None:
+    topped_up = False
+
+    def plan(number: int, path: str) -> Reply:
+        if number >= 3 and not topped_up:
+            return Reply(status=402, body=BALANCE_EMPTY)
+        return Reply(body={"message_id": number + 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=1) as client:  # type: ignore[operator]
+            stopped = client.send_many(make_messages(10))
+            assert stopped.stopped_by is None
+            got = [o async for o in stopped]
+            # The last input stopped the run: no input is left to carry the cause.
+            last = client.send_many(make_messages(1))
+            last_got = [o async for o in last]
+            topped_up = True
+            caller = client.send_many(make_messages(10))
+            async for _ in caller:
+                caller.stop()
+            fine = client.send_many(make_messages(0))
+            assert [o async for o in fine] == []
+    assert isinstance(stopped.stopped_by, InsufficientBalanceError)
+    assert [o.error for o in got if isinstance(o.error, InsufficientBalanceError)] == [
+        stopped.stopped_by
+    ]
+    assert isinstance(last.stopped_by, InsufficientBalanceError)
+    assert not any(isinstance(o.error, CampaignAborted) for o in last_got)
+    assert caller.stopped_by is None  # stopped by the caller, not by an error
+    assert fine.stopped_by is None

@@ -5,7 +5,9 @@ Input columns are the :class:`ViberMessage` field names: ``receiver`` and
 ``message_type``, ``source_type`` (numbers or names such as ``TEXT_ONLY``,
 ``text-only`` or ``promotional``), ``sms_text``, ``image_url``,
 ``button_caption``, ``button_action``, ``callback_url`` and
-``validity_period`` are optional. Empty cells count as unset; blank lines
+``validity_period`` are optional. Cells are separated by commas,
+semicolons (what Excel saves where the decimal mark is a comma) or tabs,
+found from the header unless given. Empty cells count as unset; blank lines
 are skipped. Rows are read lazily, so a file of any size streams through in
 constant memory. A row that cannot become a message is a :class:`BadRow`
 naming the line it starts on; it never stops the rows after it.
@@ -16,18 +18,25 @@ from __future__ import annotations
 import codecs
 import csv
 import enum
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import attrs
 
-from decisiontelecom_async._enums import MessageType, SourceType
-from decisiontelecom_async._errors import CampaignAborted, DecisionTelecomError, ValidationError
-from decisiontelecom_async._models import ViberMessage
+from decisiontelecom_async import (
+    CampaignAborted,
+    DecisionTelecomError,
+    MessageType,
+    SourceType,
+    ValidationError,
+    ViberMessage,
+)
 
 __all__ = [
     "CSV_COLUMNS",
+    "DELIMITERS",
     "REQUIRED_COLUMNS",
     "RESULT_COLUMNS",
     "BadRow",
@@ -53,6 +62,10 @@ CSV_COLUMNS = (
     "validity_period",
 )
 REQUIRED_COLUMNS = ("receiver", "text")
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+"""Names a delimiter may be given by, besides the character itself."""
+_CANDIDATES = (",", ";", "\t")
+"""The delimiters a header is tried with, the usual one first."""
 RESULT_COLUMNS = ("line", "receiver", "status", "message_id", "error_type", "error", "attempts")
 _OPTIONAL_TEXT = ("sms_text", "image_url", "button_caption", "button_action", "callback_url")
 
@@ -74,6 +87,32 @@ class BadRow:
     line: int
     receiver: str
     reason: str
+
+
+def _column_names(cells: list[str]) -> list[str]:
+    return [name.strip().lstrip("\ufeff").lower() for name in cells]
+
+
+def _known_columns(header: str, delimiter: str) -> int:
+    """How many known column names ``header`` holds, read with ``delimiter``."""
+    try:
+        cells = next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error:
+        return 0
+    return len(set(_column_names(cells)) & set(CSV_COLUMNS))
+
+
+def _find_delimiter(header: str) -> str:
+    """The delimiter of a header line: the one naming the most known columns.
+
+    A header naming none (every column a typo) is split where it splits the
+    most, so the error names each column; a tie goes to the comma.
+    """
+    known = {candidate: _known_columns(header, candidate) for candidate in _CANDIDATES}
+    best = max(_CANDIDATES, key=lambda candidate: known[candidate])
+    if known[best]:
+        return best
+    return max(_CANDIDATES, key=header.count)
 
 
 def parse_enum_text(enum_type: type[_E], value: str) -> _E | str:
@@ -140,27 +179,39 @@ class CampaignReader:
     ``CampaignReader(handle)`` checks the header (raising :class:`ValueError`
     for a missing, unknown or repeated column) before anything is sent;
     iterating yields one :class:`CampaignRow` or :class:`BadRow` per data row.
-    :attr:`rows` counts the rows yielded so far.
+    :attr:`rows` counts the rows yielded so far. ``delimiter`` is found from
+    the header (the one of ``,``, ``;`` and tab that names the most known
+    columns) unless given; :attr:`delimiter` is the one in use.
     """
 
-    def __init__(self, handle: IO[str], *, default_sender: str | None = None) -> None:
-        self._reader = csv.reader(handle)
-        self._default_sender = default_sender
-        self.rows = 0
-        try:
-            header = next(self._reader, None)
-        except csv.Error as exc:
-            msg = f"the CSV header cannot be read: {exc}"
-            raise ValueError(msg) from None
-        if header is None:
+    def __init__(
+        self,
+        handle: Iterable[str],
+        *,
+        default_sender: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        lines = iter(handle)
+        first = next(lines, None)
+        if first is None:
             msg = "the CSV file is empty; its first line must name the columns: " + ", ".join(
                 CSV_COLUMNS
             )
             raise ValueError(msg)
-        self.columns = [name.strip().lstrip("\ufeff").lower() for name in header]
-        self._check_header()
+        forced = delimiter is not None
+        self.delimiter = delimiter if delimiter is not None else _find_delimiter(first)
+        self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter)
+        self._default_sender = default_sender
+        self.rows = 0
+        try:
+            header = next(self._reader)
+        except csv.Error as exc:
+            msg = f"the CSV header cannot be read: {exc}"
+            raise ValueError(msg) from None
+        self.columns = _column_names(header)
+        self._check_header(first if forced else None)
 
-    def _check_header(self) -> None:
+    def _check_header(self, forced_on: str | None) -> None:
         named = [name for name in self.columns if name]
         problems = []
         missing = [name for name in REQUIRED_COLUMNS if name not in named]
@@ -176,6 +227,14 @@ class CampaignReader:
             msg = f"the CSV header {' and '.join(problems)}; the columns are: " + ", ".join(
                 CSV_COLUMNS
             )
+            if forced_on is not None:
+                found = _find_delimiter(forced_on)
+                if found != self.delimiter and _known_columns(forced_on, found) >= len(
+                    REQUIRED_COLUMNS
+                ):
+                    msg += f" (the header reads as {found!r}-delimited: pass --delimiter {found!r})"
+                else:
+                    msg += f" (read with --delimiter {self.delimiter!r})"
             raise ValueError(msg)
 
     def __iter__(self) -> Iterator[CampaignRow | BadRow]:

@@ -5,36 +5,49 @@ It starts a sandbox on loopback with a little realistic trouble switched on
 SMS), sends the campaign through the real client over real sockets, waits
 for final statuses, and prints what a campaign manager wants to see. No key,
 no network.
+
+The same seed gives the same counts. The sandbox draws each accepted
+message's fate in the order the sends arrive, and concurrent sends arrive in
+no fixed order, so the campaign goes out in two waves of one kind each: the
+transactional messages (with an SMS fallback) first, then the promotional
+ones (without). Whatever the order inside a wave, the same fates fall on
+the same kind of message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
 from collections.abc import Iterator
 
-import attrs
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
-from decisiontelecom_async._enums import MessageType, SmsStatus, SourceType, ViberStatus
-from decisiontelecom_async._models import MessageReceipt, ViberMessage
-from decisiontelecom_async._polling import StatusTimeoutError
-from decisiontelecom_async._retry import RetryPolicy
-from decisiontelecom_async._viber_client import ViberClient
+from decisiontelecom_async import (
+    BulkProgress,
+    MessageType,
+    RetryPolicy,
+    SourceType,
+    StatusTimeoutError,
+    ViberClient,
+    ViberMessage,
+)
+from decisiontelecom_async._cli._demo_report import DemoReport, Served
+from decisiontelecom_async._cli._errors import run_command
+from decisiontelecom_async._cli._output import log_to, stderr_console
 from decisiontelecom_async.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["DemoReport", "demo_config", "demo_messages", "run_demo", "time_limit"]
+__all__ = ["demo", "demo_config", "demo_messages", "run_demo", "time_limit"]
 
 _STATUS_TIMEOUT = 20.0
 """Seconds to wait for final statuses (the slowest, an SMS fallback, takes ~6 s)."""
@@ -42,6 +55,8 @@ _TIME_LIMIT = 45.0
 _SLOWEST_RATE = 100.0
 """Messages a second the time limit allows for beyond :data:`_TIME_LIMIT`."""
 _RETRIES = RetryPolicy(max_retries=6, initial_wait=0.2, max_wait=2.0, timeout=20.0)
+_TRANSACTIONAL_IN_TEN = 7
+"""Of every ten messages, this many are transactional (with an SMS fallback)."""
 
 
 def demo_config(seed: int, *, time_scale: float = 1.0) -> SandboxConfig:
@@ -62,110 +77,36 @@ def demo_config(seed: int, *, time_scale: float = 1.0) -> SandboxConfig:
     )
 
 
-def demo_messages(count: int) -> Iterator[ViberMessage]:
-    """A campaign mix: transactional with SMS fallback, promotional with a button."""
+def _message(index: int) -> ViberMessage:
+    receiver = f"38050{1_000_000 + index:07d}"
+    if index % 10 < _TRANSACTIONAL_IN_TEN:
+        return ViberMessage(
+            "DemoShop",
+            receiver,
+            f"Order #{10_000 + index} has shipped. Track it in the app.",
+            sms_text=f"Order #{10_000 + index} has shipped.",
+            validity_period=3600,
+        )
+    return ViberMessage(
+        "DemoShop",
+        receiver,
+        "Autumn sale: 20% off everything until Sunday.",
+        message_type=MessageType.TEXT_IMAGE_BUTTON,
+        source_type=SourceType.PROMOTIONAL,
+        image_url="https://example.com/sale.png",
+        button_caption="Shop now",
+        button_action="https://example.com/sale",
+    )
+
+
+def demo_messages(count: int, *, promotional: bool | None = None) -> Iterator[ViberMessage]:
+    """The campaign mix: 70% transactional with SMS fallback, 30% promotional with a button.
+
+    ``promotional`` keeps only one kind (``None``: both, interleaved).
+    """
     for index in range(count):
-        receiver = f"38050{1_000_000 + index:07d}"
-        if index % 10 < 7:  # noqa: PLR2004 - 70% transactional
-            yield ViberMessage(
-                "DemoShop",
-                receiver,
-                f"Order #{10_000 + index} has shipped. Track it in the app.",
-                sms_text=f"Order #{10_000 + index} has shipped.",
-                validity_period=3600,
-            )
-        else:
-            yield ViberMessage(
-                "DemoShop",
-                receiver,
-                "Autumn sale: 20% off everything until Sunday.",
-                message_type=MessageType.TEXT_IMAGE_BUTTON,
-                source_type=SourceType.PROMOTIONAL,
-                image_url="https://example.com/sale.png",
-                button_caption="Shop now",
-                button_action="https://example.com/sale",
-            )
-
-
-@attrs.define
-class DemoReport:
-    """What the demo counted."""
-
-    messages: int
-    sent: int = 0
-    send_failures: collections.Counter[str] = attrs.Factory(collections.Counter)
-    viber_delivered: int = 0
-    sms_delivered: int = 0
-    not_delivered: collections.Counter[str] = attrs.Factory(collections.Counter)
-    pending: int = 0
-    unknown: collections.Counter[str] = attrs.Factory(collections.Counter)
-    send_retries: int = 0
-    status_retries: int = 0
-    send_seconds: float = 0.0
-    total_seconds: float = 0.0
-    served_429: int = 0
-    served_500: int = 0
-
-    @property
-    def retries(self) -> int:
-        """Requests repeated after a 429, a 500 or a dropped connection."""
-        return self.send_retries + self.status_retries
-
-    @property
-    def failed(self) -> int:
-        """Messages not delivered by any route, or not sent at all."""
-        return self.send_failures.total() + self.not_delivered.total()
-
-    def add_receipt(self, receipt: MessageReceipt) -> None:
-        """Count one final (or last-read) receipt."""
-        if receipt.status is ViberStatus.DELIVERED:
-            self.viber_delivered += 1
-        elif receipt.sms_status is SmsStatus.DELIVERED:
-            self.sms_delivered += 1
-        elif not receipt.is_final:
-            self.pending += 1
-        elif receipt.sms_status is not None:
-            viber = receipt.status.name.lower()
-            self.not_delivered[f"{viber}, SMS {receipt.sms_status.name.lower()}"] += 1
-        else:
-            self.not_delivered[f"{receipt.status.name.lower()}, no fallback"] += 1
-
-    def table(self) -> Table:
-        """The campaign manager's summary."""
-        table = Table(title="Demo campaign", show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column(justify="right")
-        table.add_column(justify="right", style="dim")
-
-        def share(count: int) -> str:
-            return f"{count / self.messages:.1%}" if self.messages else ""
-
-        table.add_row("messages", str(self.messages), "")
-        table.add_row("sent", str(self.sent), share(self.sent))
-        table.add_row(
-            "delivered on Viber", f"[green]{self.viber_delivered}", share(self.viber_delivered)
-        )
-        table.add_row(
-            "delivered by SMS fallback", f"[green]{self.sms_delivered}", share(self.sms_delivered)
-        )
-        table.add_row("failed", f"[red]{self.failed}" if self.failed else "0", share(self.failed))
-        for reason, count in self.send_failures.most_common():
-            table.add_row(f"  not sent: {reason}", f"[red]{count}", share(count))
-        for reason, count in self.not_delivered.most_common():
-            table.add_row(f"  {reason}", f"[yellow]{count}", share(count))
-        if self.pending:
-            table.add_row("no final status in time", str(self.pending), share(self.pending))
-        for reason, count in self.unknown.most_common():
-            table.add_row(f"status unknown: {reason}", str(count), share(count))
-        table.add_row(
-            "retries absorbed",
-            str(self.retries),
-            f"{self.served_429} x 429, {self.served_500} x 500",
-        )
-        rate = self.sent / self.send_seconds if self.send_seconds else 0.0
-        table.add_row("send throughput", f"{rate:,.0f} msg/s", f"{self.send_seconds:.1f} s")
-        table.add_row("whole run", f"{self.total_seconds:.1f} s", "")
-        return table
+        if promotional is None or promotional == (index % 10 >= _TRANSACTIONAL_IN_TEN):
+            yield _message(index)
 
 
 def _progress(console: Console) -> Progress:
@@ -185,14 +126,14 @@ def time_limit(messages: int) -> float:
     return _TIME_LIMIT + messages / _SLOWEST_RATE
 
 
-async def run_demo(
+async def demo_campaign(
     messages: int = 2000,
     seed: int = 7,
     *,
     console: Console | None = None,
     time_scale: float = 1.0,
-) -> int:
-    """Run the demo campaign; print the summary; 0 when every message was sent.
+) -> DemoReport:
+    """Run the demo campaign with its live bars; return what it counted.
 
     Raises :class:`TimeoutError` (one line at the command line) if the whole
     run takes longer than :func:`time_limit`.
@@ -209,8 +150,29 @@ async def run_demo(
         msg = f"the demo did not finish within {limit:.0f} s (is the machine very busy?)"
         raise TimeoutError(msg) from None
     report.total_seconds = time.monotonic() - started
+    return report
+
+
+async def run_demo(
+    messages: int = 2000,
+    seed: int = 7,
+    *,
+    console: Console | None = None,
+    time_scale: float = 1.0,
+) -> int:
+    """Run the demo campaign; print the summary; 0 when every message was sent."""
+    console = console or Console(highlight=False)
+    with log_to(stderr_console()):
+        report = await demo_campaign(messages, seed, console=console, time_scale=time_scale)
     console.print(report.table())
     return 0 if report.sent == report.messages else 1
+
+
+def _served(sandbox: Sandbox, since: Served) -> Served:
+    stats = sandbox.stats
+    return Served(
+        stats.rate_limited - since.rate_limited, stats.server_errors - since.server_errors
+    )
 
 
 async def _run(config: SandboxConfig, report: DemoReport, console: Console) -> None:
@@ -231,9 +193,33 @@ async def _run(config: SandboxConfig, report: DemoReport, console: Console) -> N
         ) as client:
             with _progress(console) as progress:
                 ids = await _send(client, messages, report, progress)
+                report.served_sending = _served(sandbox, Served())
                 await _await_delivery(client, sandbox, ids, report, progress)
-        report.served_429 = sandbox.stats.rate_limited
-        report.served_500 = sandbox.stats.server_errors
+                report.served_awaiting = _served(sandbox, report.served_sending)
+
+
+class _SendBar:
+    """The sending bar over both waves: the send runs' own counts, added up."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.task: TaskID = progress.add_task("sending", total=total, note="")
+        self.done = 0
+        self.sent = 0
+        self.retried = 0
+        """The finished waves' counts."""
+
+    def __call__(self, wave: BulkProgress) -> None:
+        """A send run's progress hook: its counts on top of the waves before."""
+        self.progress.update(
+            self.task,
+            completed=self.done + wave.done,
+            note=f"{self.retried + wave.retried} retries",
+        )
+        if wave.final:
+            self.done += wave.done
+            self.sent += wave.ok
+            self.retried += wave.retried
 
 
 async def _send(
@@ -241,16 +227,24 @@ async def _send(
 ) -> list[int]:
     started = time.monotonic()
     ids: list[int] = []
-    task = progress.add_task("sending", total=messages, note="")
-    async with contextlib.aclosing(client.send_many(demo_messages(messages))) as outcomes:
-        async for outcome in outcomes:
-            report.send_retries += max(0, outcome.attempts - 1)
-            if outcome.message_id is not None:
-                report.sent += 1
-                ids.append(outcome.message_id)
-            else:
-                report.send_failures[type(outcome.error).__name__] += 1
-            progress.update(task, advance=1, note=f"{report.send_retries} retries")
+    bar = _SendBar(progress, messages)
+    for promotional in (False, True):
+        outcomes = client.send_many(
+            demo_messages(messages, promotional=promotional), progress=bar, progress_interval=0.1
+        )
+        try:
+            async with outcomes:
+                async for outcome in outcomes:
+                    if outcome.message_id is not None:
+                        ids.append(outcome.message_id)
+                    else:
+                        report.send_failures[type(outcome.error).__name__] += 1
+        finally:
+            # Interrupted: what the closed run still held is of no use to a demo.
+            async for _ in outcomes.drain():
+                pass
+    report.sent = bar.sent
+    report.send_retries = bar.retried
     report.send_seconds = time.monotonic() - started
     return ids
 
@@ -286,3 +280,11 @@ async def _await_delivery(
         - (sandbox.stats.status_lookups - lookups)
         - failed_lookups,
     )
+
+
+@click.command()
+@click.option("--messages", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for the sandbox.")
+def demo(messages: int, seed: int) -> None:
+    """Run a whole campaign against an embedded sandbox: no key, no network."""
+    run_command(run_demo(messages, seed))

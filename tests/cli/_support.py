@@ -19,7 +19,7 @@ from typing import Any, Self
 
 from click.testing import CliRunner, Result
 
-from decisiontelecom_async._cli import cli
+from decisiontelecom_async._cli._app import cli
 from decisiontelecom_async._cli._csv import RESULT_COLUMNS
 from decisiontelecom_async.sandbox import Sandbox
 

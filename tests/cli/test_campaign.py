@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -292,3 +293,74 @@ def test_a_signalled_campaign_records_every_row_and_exits_with_the_signal_code(
     assert rest, "the campaign stopped before the end"
     assert {row["status"] for row in rest} == {"not_sent"}
     assert len(sent) + len(rest) == rows
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "option"),
+    [(";", []), ("\t", []), (";", ["--delimiter", ";"]), ("\t", ["--delimiter", "tab"])],
+    ids=["semicolon", "tab", "forced-semicolon", "forced-tab"],
+)
+def test_campaign_reads_semicolon_and_tab_files(
+    served: ServedSandbox, tmp_path: Path, delimiter: str, option: list[str]
+) -> None:
+    source = tmp_path / "c.csv"
+    rows = [["receiver", "text", "sender"], ["380501234567", "Hello, friend", "Shop"]]
+    rows.append(["380501234568", "Bye, friend", "Shop"])
+    source.write_text("\n".join(delimiter.join(row) for row in rows) + "\n", encoding="utf-8")
+    result = run("campaign", str(source), *option, base_url=served.base_url)
+    assert result.exit_code == 0, output(result)
+    got = read_results(tmp_path / "c.results.csv")
+    assert {row["status"] for row in got} == {"sent"}
+    assert served.sandbox is not None
+    texts = set()
+    for row in got:
+        message = served.sandbox.message(int(row["message_id"]))
+        assert message is not None
+        assert message.request is not None
+        texts.add(message.request["text"])
+    assert texts == {"Hello, friend", "Bye, friend"}
+
+
+def test_a_forced_delimiter_that_does_not_fit_is_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("receiver;text;sender\n380501234567;Hi;Shop\n", encoding="utf-8")
+    result = run("campaign", str(source), "--delimiter", ",", key=SECRET)
+    assert_one_error_line(result, code=2, says="--delimiter")
+    assert not (tmp_path / "c.results.csv").exists()
+
+
+def summary_figure(text: str, label: str) -> str:
+    """The figure of one row of the summary table, as printed."""
+    summary = text[text.index("Campaign summary") :]
+    match = re.search(rf"\b{re.escape(label)}\W+([\d,.]+)", summary)
+    assert match is not None, text
+    return match.group(1)
+
+
+def test_the_throughput_counts_only_messages_sent(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "receiver,text,sender\n" + "".join(f"38050{n:07d},Hi,Shop\n" for n in range(300))
+    )
+    result = run(
+        "campaign", str(source), "--max-retries", "0",
+        key=SECRET, base_url=closed_port_url(),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert summary_figure(result.stderr, "sent") == "0"
+    assert summary_figure(result.stderr, "throughput") == "0"
+
+
+def test_the_summary_counts_what_the_run_reports(served: ServedSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "receiver,text,sender\n"
+        + "".join(f"38050{n:07d},Hi,Shop\n" for n in range(40))
+        + "bad,Hi,Shop\n"
+    )
+    result = run("campaign", str(source), base_url=served.base_url)
+    assert result.exit_code == 1
+    assert summary_figure(result.stderr, "rows") == "41"
+    assert summary_figure(result.stderr, "sent") == "40"
+    assert summary_figure(result.stderr, "failed") == "1"
+    assert int(summary_figure(result.stderr, "throughput").replace(",", "")) > 0

@@ -126,3 +126,32 @@ def test_scan_counts_lines_and_names_the_first_undecodable_one(tmp_path: Path) -
     with pytest.raises(ValueError, match="line 3"):
         scan_file(path, "utf-8-sig")
     assert scan_file(path, "cp1251").lines == 2
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_reader_finds_the_delimiter_from_the_header(delimiter: str) -> None:
+    # European Excel saves ';'; a tab-separated export uses tabs. The other
+    # two may appear in the text unquoted.
+    text = {
+        ",": '"Hi; there\tyou, friend"',
+        ";": "Hi, there\tyou, friend",
+        "\t": "Hi; there, friend",
+    }
+    lines = [
+        delimiter.join(["receiver", "text", "sender", "validity_period"]),
+        delimiter.join(["380501234567", text[delimiter], "Shop", "3600"]),
+    ]
+    (row,) = rows_of("\n".join(lines) + "\n")
+    assert isinstance(row, CampaignRow), row
+    assert row.message.text == text[delimiter].strip('"')
+    assert row.message.sender == "Shop"
+    assert row.message.validity_period == 3600
+
+
+def test_reader_takes_a_forced_delimiter() -> None:
+    (row,) = rows_of("receiver;text\n380501234567;Hi\n", delimiter=";", default_sender="S")
+    assert isinstance(row, CampaignRow)
+    with pytest.raises(ValueError, match=r".*") as caught:
+        CampaignReader(io.StringIO("receiver;text\n380501234567;Hi\n"), delimiter=",")
+    assert "--delimiter" in str(caught.value)
+    assert "';'" in str(caught.value)

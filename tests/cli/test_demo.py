@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 
 import pytest
@@ -19,7 +20,8 @@ from decisiontelecom_async import (
     ViberStatus,
 )
 from decisiontelecom_async._cli import _demo as _cli_demo
-from decisiontelecom_async._cli._demo import DemoReport, run_demo
+from decisiontelecom_async._cli._demo import run_demo
+from decisiontelecom_async._cli._demo_report import DemoReport
 from decisiontelecom_async._models import MessageReceipt
 
 pytestmark = pytest.mark.network
@@ -83,3 +85,56 @@ def test_demo_runs_end_to_end_as_a_script() -> None:
     ):
         assert label in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+_COUNTED = (
+    "sent",
+    "delivered on Viber",
+    "delivered by SMS fallback",
+    "failed",
+    "undelivered, no fallback",
+    "undelivered, SMS undeliverable",
+    "rejected, no fallback",
+    "rejected, SMS undeliverable",
+    "rejected, SMS delivered",
+)
+
+
+def demo_counts(text: str) -> dict[str, str]:
+    """The table's message counts (not the timings or retries, which vary)."""
+    counts = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("│| ").split("│")]
+        if len(cells) >= 2 and cells[0] in _COUNTED:
+            counts[cells[0]] = cells[1]
+    return counts
+
+
+async def run_captured(messages: int, seed: int) -> str:
+    console = Console(file=io.StringIO(), width=120)
+    code = await run_demo(messages, seed=seed, console=console, time_scale=20)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert code == 0, text
+    return text
+
+
+async def test_the_demo_gives_the_same_counts_for_the_same_seed() -> None:
+    first = demo_counts(await run_captured(600, seed=5))
+    second = demo_counts(await run_captured(600, seed=5))
+    assert first["sent"] == "600"
+    assert int(first["delivered by SMS fallback"]) > 0
+    assert first == second
+
+
+async def test_the_bar_and_the_table_give_the_same_retries() -> None:
+    text = await run_captured(600, seed=4)
+    bar = re.search(r"sending .* (\d+) retries", text)
+    assert bar is not None, text
+    table = re.search(r"retries absorbed while sending\W+(\d+)", text)
+    assert table is not None, text
+    assert bar.group(1) == table.group(1)
+    assert int(bar.group(1)) > 0  # 2% of the answers are 500s: some were retried
+    lookups = re.search(r"retries absorbed in status look-ups\W+(\d+)", text)
+    assert lookups is not None, text
+    # No row adds the two up unsaid.
+    assert re.search(r"retries absorbed\s+│", text) is None, text

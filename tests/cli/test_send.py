@@ -14,7 +14,7 @@ from cli._support import (
     output,
     run,
 )
-from decisiontelecom_async._cli import _commands as _cli_commands
+from decisiontelecom_async._cli import _send as _cli_send
 
 pytestmark = pytest.mark.network
 
@@ -120,7 +120,7 @@ def test_even_a_bug_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(*args: object) -> int:
         raise RuntimeError(f"boom with {SECRET}")
 
-    monkeypatch.setattr(_cli_commands, "send_one", broken)
+    monkeypatch.setattr(_cli_send, "send_one", broken)
     result = run("send", "--sender", "S", "--to", "1234567", "--text", "x", key=SECRET)
     assert_one_error_line(result, code=1, says="unexpected RuntimeError: boom")
     assert_no_secret(output(result))
