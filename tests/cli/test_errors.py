@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,44 @@ def test_an_interrupted_demo_is_one_line_with_the_signal_code(
     assert process.returncode == code, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == [f"error: interrupted by {signum.name}"], err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+@pytest.mark.parametrize("command", [SEND, ["status", "1", "2"]], ids=["send", "status"])
+def test_a_command_interrupted_while_it_waits_is_one_line_with_the_signal_code(
+    command: list[str], signum: signal.Signals, code: int
+) -> None:
+    # A server that takes the connection and never answers: the command waits.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(60)
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/api"
+        env = script_env(DECISIONTELECOM_ACCESS_KEY=SECRET, DECISIONTELECOM_BASE_URL=base_url)
+        env["PYTHONPATH"] = str(WORKTREE)
+        with subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+            [*SCRIPT, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        ) as process:
+            try:
+                connection, _ = listener.accept()  # the request is on its way
+                with connection:
+                    process.send_signal(signum)
+                    out, err = process.communicate(timeout=60)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+    assert process.returncode == code, err
+    assert out == ""
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"error: interrupted by {signum.name}"
+    ]
+    assert_no_secret(err)
