@@ -26,6 +26,10 @@ from decisiontelecom_async._cli._status import status
 __all__ = ["PROG_NAME", "cli", "main"]
 
 PROG_NAME = "decisiontelecom"
+_NO_COMMAND: type[click.UsageError] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
+"""click 8.2+ raises it for a bare ``decisiontelecom``; older ones print the help, exit 0."""
 
 
 class _Group(click.Group):
@@ -43,6 +47,13 @@ class _Group(click.Group):
         try:
             result = super().main(
                 args, prog_name or PROG_NAME, complete_var, standalone_mode=False, **extra
+            )
+        except _NO_COMMAND as exc:
+            # click would print the whole help to stderr: a failure is one line.
+            commands = ", ".join(self.list_commands(exc.ctx)) if exc.ctx is not None else ""
+            fail(
+                f"no command given; the commands are: {commands} (see '{PROG_NAME} --help')",
+                EXIT_USAGE,
             )
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""

@@ -36,6 +36,7 @@ SEND = ["send", "--sender", "Shop", "--to", "380501234567", "--text", "Hi"]
 @pytest.mark.parametrize(
     ("args", "says"),
     [
+        ([], "no command given; the commands are: campaign, demo, sandbox, send, status"),
         (["nope"], "No such command 'nope'"),
         (["--nope"], "No such option"),
         ([*SEND, "--nope"], "No such option"),
@@ -196,3 +197,11 @@ def test_a_command_interrupted_while_it_waits_is_one_line_with_the_signal_code(
         f"error: interrupted by {signum.name}"
     ]
     assert_no_secret(err)
+
+
+def test_a_sandbox_that_cannot_listen_is_one_line_with_code_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = run("sandbox", "--port", str(taken.getsockname()[1]))
+    assert_one_error_line(result, code=1, says="address already in use")
