@@ -26,9 +26,7 @@ from decisiontelecom_async._cli._status import status
 __all__ = ["PROG_NAME", "cli", "main"]
 
 PROG_NAME = "decisiontelecom"
-_NO_COMMAND: type[click.UsageError] | tuple[()] = getattr(
-    click.exceptions, "NoArgsIsHelpError", ()
-)
+_NO_COMMAND: type[click.UsageError] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 """click 8.2+ raises it for a bare ``decisiontelecom``; older ones print the help, exit 0."""
 
 
