@@ -11,7 +11,13 @@ client CPU time and peak RSS belong to one variant. Four scenarios:
 3. memory: ``send_many`` over a generator of 20,000 and of 200,000
    messages, three runs of each (peak RSS growth must be flat);
 4. rate limit: the server allows 200 requests/second (token bucket, bursts
-   of 20, 429 with ``Retry-After: 1`` beyond), the SDK has ``rate_limit=200``.
+   of 20, 429 with ``Retry-After: 1`` beyond), the SDK has ``rate_limit=200``;
+5. the adaptive rate (``bench/adaptive_rate.py``): ``rate_limit="auto"``
+   beside a fixed ceiling at the true limit and none, for limits of 60, 150
+   and 400 requests/second and a drop from 150 to 60.
+
+With ``--journal``, ``bench/journal.py`` runs last: a 200,000-message
+campaign with and without a :class:`SqliteJournal`.
 
 Each figure of scenarios 1 and 2 is the median of ``--repeat`` runs (variants
 interleaved). ``--quick`` shrinks everything for a smoke run. The figures
@@ -154,6 +160,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small counts, one run each")
+    parser.add_argument(
+        "--journal", action="store_true", help="also run bench/journal.py (the journal's cost)"
+    )
     args = parser.parse_args()
     n, repeat = (1000, 1) if args.quick else (args.n, args.repeat)
     memory_counts = (2000, 20_000) if args.quick else (20_000, 200_000)
@@ -242,9 +251,15 @@ def main() -> None:
         )
     finally:
         server.close()
+    # Its own loopback server and clients, after the shared server has gone.
+    adaptive = [PYTHON, str(HERE / "adaptive_rate.py"), *(["--seconds=6"] if args.quick else [])]
+    subprocess.run(adaptive, check=False)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    if args.journal:
+        counts = ["--n=20000", "--small=2000"] if args.quick else []
+        subprocess.run([PYTHON, str(HERE / "journal.py"), *counts], check=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from decisiontelecom_async._errors import (
     FieldProblem,
     InsufficientBalanceError,
     InvalidParameterError,
+    JournalError,
+    JournalMismatchError,
     RateLimitError,
     ServerError,
     SmsApiError,
@@ -31,6 +33,8 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
     ValidationError,
 )
+from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
+from decisiontelecom_async._journal._sqlite import SqliteJournal
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
 from decisiontelecom_async._polling import StatusTimeoutError
 from decisiontelecom_async._progress import BulkProgress
@@ -39,9 +43,8 @@ from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
+from decisiontelecom_async._version import __version__
 from decisiontelecom_async._viber_client import ViberClient
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIError",
@@ -53,6 +56,11 @@ __all__ = [
     "FieldProblem",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "Journal",
+    "JournalError",
+    "JournalMismatchError",
+    "JournalRecord",
+    "JournalState",
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
@@ -69,6 +77,7 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "SourceType",
+    "SqliteJournal",
     "StatusOutcome",
     "StatusTimeoutError",
     "TransportError",

@@ -11,25 +11,36 @@ dropped the connection after the request to ``httpx.ConnectTimeout``, which
 reads as "never sent" and would let a send be repeated; and it streams every
 answer through three layers of async iterators, which cost about as much CPU
 as the request itself. The SDK reads every answer whole, so this transport
-does too, with one ``read()``, and maps aiohttp's errors by whether the
+does too, with one ``read()`` when its length is announced, and maps aiohttp's errors by whether the
 request can have reached the server.
+
+Every request leaves once: aiohttp would send an idempotent one (a ``GET``,
+and the SMS API's ``send`` is one) a second time by itself when its
+connection drops before the answer; the :func:`_no_resend` middleware stops
+that, so only the SDK's retry policy repeats a request.
 
 What it keeps from httpx: the request's headers as httpx built them (aiohttp
 adds none of its own) and its URL as httpx escaped it (an empty query's
-``?`` aside), redirects not followed, the body decoded by httpx from its
-``Content-Encoding`` (aiohttp's decompression is off), and the ``read``
-timeout. Where aiohttp differs: a streamed request body is read whole and
-sent with a ``Content-Length``; waiting for a pooled connection and making
-one share one bound, ``connect`` + ``pool``; header values must be UTF-8;
+``?`` aside), redirects not followed, and the ``read`` timeout. The body is
+read raw (aiohttp's decompression is off) up to
+:data:`._body.MAX_ANSWER_BYTES`, and the SDK decodes it from its
+``Content-Encoding`` within that bound (:mod:`._body`), whether it comes
+from :meth:`AiohttpTransport.answer` or :meth:`handle_async_request`.
+
+Where aiohttp differs: a streamed request body is read whole and sent with a
+``Content-Length``; waiting for a pooled connection and making one share one
+bound, ``connect`` + ``pool``; header values must be UTF-8;
 ``max_keepalive_connections`` is not a separate bound (``max_connections``
 is); an answer with bytes after its body is refused. What it lacks: a
-``write`` timeout (the SDK's bodies fit in a socket buffer), proxies
-(:func:`._transport.fast_transport` keeps httpx's own transport when the
-environment names one) and HTTP/2.
+``write`` timeout (the SDK's bodies fit in a socket buffer), proxies from
+the environment (:func:`._transport.fast_transport` keeps httpx's own
+transport when the environment names one; an explicit ``proxy`` is honoured)
+and HTTP/2.
 """
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -39,11 +50,36 @@ import httpx
 import yarl
 
 from decisiontelecom_async._answer import Answer, BodyAnswer
+from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 
 __all__ = ["AiohttpTransport"]
 
 # Header names aiohttp would otherwise add when httpx's request lacks them.
 _NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+
+
+class _NotResent(aiohttp.ClientConnectionError):
+    """A dropped connection, carried past aiohttp's own resend (:func:`_no_resend`)."""
+
+
+async def _no_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Let every request leave once: the SDK's retry policy decides about another.
+
+    aiohttp sends a ``GET`` (or another idempotent method) again, once, when
+    its connection drops before an answer (RFC 9112 9.3.1), and offers no
+    switch to stop it. The SMS API's ``send`` is a ``GET``: the service
+    would get the SMS twice and the second id would come back as a plain
+    success. A dropped connection raised past this middleware is no longer
+    of a kind aiohttp repeats; :meth:`AiohttpTransport._exchange` unwraps it.
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never sent, and aiohttp does not repeat it
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise _NotResent(str(exc)) from exc
 
 
 def _httpx_error(exc: Exception) -> type[httpx.TransportError]:
@@ -89,10 +125,23 @@ def _aiohttp_headers(raw: list[tuple[bytes, bytes]], encoding: str) -> list[tupl
     return headers
 
 
+def _proxy_headers(proxy: httpx.Proxy) -> list[tuple[str, str]]:
+    """The headers ``proxy`` is sent, its credentials in ``Proxy-Authorization``.
+
+    Built as httpx's own proxy transport builds them (UTF-8, base64), rather
+    than with aiohttp's ``BasicAuth``, which aiohttp deprecates.
+    """
+    headers = list(proxy.headers.items())
+    if proxy.auth is not None:
+        token = base64.b64encode(":".join(proxy.auth).encode()).decode()
+        headers.append(("Proxy-Authorization", f"Basic {token}"))
+    return headers
+
+
 class _Exchange:
     """What came back for one request, the body read whole."""
 
-    __slots__ = ("content", "encoded", "raw_headers", "reason", "status", "version")
+    __slots__ = ("content", "content_encoding", "raw_headers", "reason", "status", "version")
 
     def __init__(
         self,
@@ -102,14 +151,14 @@ class _Exchange:
         content: bytes,
         version: aiohttp.HttpVersion | None,
         *,
-        encoded: bool,
+        content_encoding: str | None,
     ) -> None:
         self.status = status
         self.reason = reason
         self.raw_headers = raw_headers
         self.content = content
         self.version = version
-        self.encoded = encoded
+        self.content_encoding = content_encoding
 
     def response(self, request: httpx.Request) -> httpx.Response:
         """The answer as an unread ``httpx.Response``, as any transport gives it.
@@ -135,12 +184,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     ``limits.max_connections`` bounds the connections (``None``: no bound),
     ``limits.keepalive_expiry`` how long an idle one is kept. ``ssl_context``
-    verifies the server as httpx's would.
+    verifies the server as httpx's would. ``proxy`` (an ``httpx.Proxy``) is
+    used for every request, its credentials sent as ``Proxy-Authorization``.
     """
 
-    def __init__(self, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: httpx.Proxy | None = None,
+    ) -> None:
         self._limits = limits
         self._ssl_context = ssl_context
+        self._proxy = yarl.URL(str(proxy.url), encoded=True) if proxy is not None else None
+        self._proxy_headers = _proxy_headers(proxy) if proxy is not None else []
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._closed = False
@@ -161,6 +219,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
+            middlewares=(_no_resend,),
         )
         return self._session
 
@@ -192,15 +251,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
         What :meth:`handle_async_request` gives once read, minus the cost of
         building and reading an ``httpx.Response`` (a tenth of the SDK's own
-        CPU per message) when the body needs no decoding; when it does,
-        httpx decodes it, as it would.
+        CPU per message); a body to decode is decoded within the size bound
+        (:mod:`._body`).
         """
         exchange = await self._exchange(request)
-        if exchange.encoded:
-            response = exchange.response(request)
-            response.read()
-            return response
-        return BodyAnswer(exchange.status, exchange.reason, exchange.raw_headers, exchange.content)
+        content = exchange.content
+        if exchange.content_encoding is not None:
+            content = decode_body(content, exchange.content_encoding)
+        return BodyAnswer(exchange.status, exchange.reason, exchange.raw_headers, content)
 
     async def _exchange(self, request: httpx.Request) -> _Exchange:
         if self._closed:
@@ -217,6 +275,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # encoded=True: the URL goes out exactly as httpx escaped it.
         url = yarl.URL(str(request.url), encoded=True)
         timeout = self._timeout_for(request.extensions.get("timeout", {}))
+        proxy: dict[str, Any] = {}
+        if self._proxy is not None:
+            proxy["proxy"] = self._proxy
+            if url.scheme == "https":
+                # Sent on the CONNECT that opens the tunnel.
+                proxy["proxy_headers"] = dict(self._proxy_headers)
+            else:
+                # aiohttp sends its proxy_headers only on a CONNECT; a plain
+                # HTTP request to a proxy carries them itself, as with httpx.
+                headers += self._proxy_headers
         try:
             async with session.request(
                 request.method,
@@ -225,17 +293,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
+                **proxy,
             ) as answer:
-                content = await answer.read()
+                length = answer.content_length
+                if length is None:
+                    # Chunked or ended by the close: read until the bound.
+                    content = await read_body(answer.content.iter_any())
+                elif length > MAX_ANSWER_BYTES:
+                    answer.close()
+                    raise too_large()
+                else:
+                    content = await answer.read()
                 return _Exchange(
                     answer.status,
                     answer.reason or "",
                     answer.raw_headers,
                     content,
                     answer.version,
-                    encoded="Content-Encoding" in answer.headers,
+                    content_encoding=answer.headers.get("Content-Encoding"),
                 )
         except aiohttp.ClientError as exc:
+            if isinstance(exc, _NotResent) and isinstance(exc.__cause__, aiohttp.ClientError):
+                exc = exc.__cause__
             raise _httpx_error(exc)(str(exc), request=request) from exc
         except (TimeoutError, OSError) as exc:
             # Raised past aiohttp's own classes: the request may have gone out.

@@ -12,7 +12,6 @@ import enum
 import functools
 import json
 import logging
-import math
 import ssl
 import time
 import warnings
@@ -23,18 +22,20 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from decisiontelecom_async._answer import Answer
+from decisiontelecom_async._body import ACCEPT_ENCODING
 from decisiontelecom_async._bulk import (
     bulk_sleep,
     check_bulk_guard,
     note_failed_attempt,
     stop_bulk_runs,
 )
-from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError
+from decisiontelecom_async._client_options import ClientOptions, proxy_secrets, resolve_options
+from decisiontelecom_async._errors import DecisionTelecomError, RateLimitError, TransportError
 from decisiontelecom_async._log_filter import forget_logs_for, scrub_logs_for
 from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
 from decisiontelecom_async._slots import Slots
-from decisiontelecom_async._throttle import Throttle
+from decisiontelecom_async._throttle import OwedRetry, Throttle
 from decisiontelecom_async._transport import fast_transport, send_request
 
 __all__ = ["BaseClient", "ClientState"]
@@ -57,17 +58,9 @@ class ClientState(enum.Enum):
 
 
 def _user_agent() -> str:
-    from decisiontelecom_async import __version__  # noqa: PLC0415 - avoids an import cycle
+    from decisiontelecom_async._version import __version__  # noqa: PLC0415 - a leaf module, no cycle
 
     return f"decisiontelecom-async/{__version__} python-httpx/{httpx.__version__}"
-
-
-def _check_base_url(base_url: str) -> httpx.URL:
-    url = httpx.URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host:
-        msg = f"base_url must be an absolute http(s) URL, got {base_url!r}"
-        raise ValueError(msg)
-    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"/")
 
 
 def _log_request(request: httpx.Request, outcome: str, attempt: int, started: float) -> None:
@@ -90,57 +83,49 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
-def _check_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not (timeout > 0 and math.isfinite(timeout))
-    ):
-        msg = f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
-        raise ValueError(msg)
-    return httpx.Timeout(float(timeout))
-
-
 class BaseClient:
     """Lifecycle, limits and retries shared by :class:`ViberClient` and :class:`SmsClient`."""
 
+    # Each client names its own (see _client_options.shared_options).
+    _default_base_url: str
+    _base_url_env: str
+
     def __init__(
         self,
+        options: ClientOptions,
         *,
-        base_url: str,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
-        max_concurrency: int,
-        rate_limit: float | None,
-        http_client: httpx.AsyncClient | None,
-        retry_policy: RetryPolicy | None,
         headers: Mapping[str, str],
-        secrets: tuple[str, ...],
+        redactor: Callable[[tuple[str, ...]], Redactor],
     ) -> None:
-        if isinstance(max_concurrency, bool) or not (
-            isinstance(max_concurrency, int) and max_concurrency >= 1
-        ):
-            msg = f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
-            raise ValueError(msg)
-        if isinstance(max_retries, bool) or not (isinstance(max_retries, int) and max_retries >= 0):
-            msg = f"max_retries must be an int >= 0, got {max_retries!r}"
-            raise ValueError(msg)
-        self._base_url = _check_base_url(base_url)
-        self._timeout = _check_timeout(timeout)
-        self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        self._max_concurrency = max_concurrency
-        self._slots = Slots(max_concurrency)
+        """Check ``options`` (see :mod:`._client_options`) and set the client up.
+
+        ``redactor`` builds the client's redactor from the secrets the options
+        add to the client's own (a proxy's credentials).
+        """
+        resolved = resolve_options(
+            type(self).__name__,
+            options,
+            default_base_url=self._default_base_url,
+            base_url_env=self._base_url_env,
+        )
+        http_client = resolved.http_client
+        self._base_url = resolved.base_url
+        self._timeout = resolved.timeout
+        self._retry_policy = resolved.retry_policy
+        self._max_concurrency = resolved.max_concurrency
+        self._proxy = resolved.proxy
+        self._slots = Slots(self._max_concurrency)
         # Time goes through these two so tests can run retries without sleeping.
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
-        self._throttle = Throttle(rate_limit, sleep=self._sleep_now, clock=self._now)
-        self._redactor = Redactor(secrets)
+        self._throttle = Throttle(resolved.rate_limit, sleep=self._sleep_now, clock=self._now)
+        self._redactor = redactor(proxy_secrets(self._proxy))
         # httpx and httpcore log URLs and raw answer headers (_log_filter.py).
         scrub_logs_for(self, self._redactor)
         self._headers = {
             "Accept": "application/json",
+            # Only the codings _body.py decodes within its size bound.
+            "Accept-Encoding": ACCEPT_ENCODING,
             "User-Agent": _user_agent(),
             **headers,
         }
@@ -160,11 +145,15 @@ class BaseClient:
             max_connections=self._max_concurrency,
             max_keepalive_connections=self._max_concurrency,
         )
+        transport = fast_transport(limits, _ssl_context(), proxy=self._proxy)
         return httpx.AsyncClient(
             verify=_ssl_context(),
             timeout=self._timeout,
             limits=limits,
-            transport=fast_transport(limits, _ssl_context()),
+            transport=transport,
+            # An explicit proxy goes to the SDK's transport when there is one,
+            # else to httpx (which then mounts its own proxy transport).
+            proxy=self._proxy if transport is None else None,
             follow_redirects=False,
             trust_env=True,
         )
@@ -192,6 +181,11 @@ class BaseClient:
     def max_concurrency(self) -> int:
         """The most requests this client has in flight at once."""
         return self._max_concurrency
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The requests-per-second ceiling in force now (learned with ``"auto"``), or None."""
+        return self._throttle.rate_limit
 
     @property
     def in_flight(self) -> int:
@@ -347,24 +341,30 @@ class BaseClient:
         *,
         attempt: int = 1,
         retry_policy: RetryPolicy | None = None,
+        call_started: float | None = None,
+        on_way: Callable[[], None] | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
-        # A retry takes the next free slot ahead of first attempts (_slots.py).
-        await self._slots.acquire(retry=attempt > 1)
+        sent_at = await self._pass_gate(policy, retry=attempt > 1)
         try:
-            # The shared pause and the rate ceiling are waited out while holding
-            # a slot, so requests queued for a slot cannot slip out during a pause.
-            self._refuse_long_pause(policy)
-            await self._throttle.wait()
+            if on_way is not None:
+                on_way()
             if self._state is ClientState.CLOSED:
                 msg = f"this {type(self).__name__} is closed; create a new one"
                 raise RuntimeError(msg)
+            budget = (
+                None if call_started is None else self._budget_left(request, policy, call_started)
+            )
             check_bulk_guard()
             self._in_flight += 1
             started = time.perf_counter()
             try:
                 response = await send_request(
-                    self._http, request, self._redactor, direct=self._owns_http_client
+                    self._http,
+                    request,
+                    self._redactor,
+                    direct=self._owns_http_client,
+                    budget=budget,
                 )
             except DecisionTelecomError as exc:
                 _log_request(request, type(exc).__name__, attempt, started)
@@ -376,15 +376,72 @@ class BaseClient:
             self._slots.release()
         _log_request(request, str(response.status_code), attempt, started)
         try:
-            return parse(response)
+            result = parse(response)
         except RateLimitError as exc:
             # The whole client waits: every call, however long the service asked.
             self._throttle.pause(
                 exc.retry_after if exc.retry_after is not None else policy.initial_wait
             )
+            self._throttle.on_429(exc.retry_after, sent_at)
             exc.wait_refused = exc.retry_after is not None and (
                 exc.retry_after > policy.max_retry_after
             )
+            raise
+        except DecisionTelecomError:
+            # Any other answer came through the service's limit.
+            self._throttle.on_success()
+            raise
+        self._throttle.on_success()
+        return result
+
+    def _budget_left(
+        self, request: httpx.Request, policy: RetryPolicy, call_started: float
+    ) -> float:
+        """Seconds left of the call's ``policy.timeout``; fail, sending nothing, when none are.
+
+        Time queued behind the client's own concurrency bound or rate ceiling
+        counts: the budget is the caller's bound on the whole call.
+        """
+        left = policy.timeout - (self._now() - call_started)
+        if left <= 0:
+            msg = (
+                f"{request.method} {request.url.path}: the call's time budget "
+                f"(RetryPolicy.timeout={policy.timeout:g}s) ran out before the request "
+                "could be sent; the request never reached the service"
+            )
+            raise TransportError(msg, outcome_unknown=False)
+        return left
+
+    async def _pass_gate(self, policy: RetryPolicy, *, retry: bool) -> float:
+        """Wait until this attempt may go out, then hold a slot for it.
+
+        Returns the moment the rate gate let it go (for the gate's ``on_429``).
+
+        The pause (and, for a first attempt, any owed retry) is waited out
+        without a slot: a first attempt holding one through a pause would go
+        out ahead of the retries queued for it, on the turns the service
+        promised them. A pause that begins while the slot or the rate ceiling
+        is waited for sends the attempt back to wait again, so nothing slips
+        out during a pause.
+        """
+        ticket = self._slots.ticket()
+        try:
+            while True:
+                self._refuse_long_pause(policy)
+                await self._throttle.wait(retry=retry)
+                # A retry takes the next free slot ahead of first attempts (_slots.py).
+                await self._slots.acquire(retry=retry, ticket=ticket)
+                try:
+                    sent_at = await self._throttle.acquire()
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if self._throttle.clear or (retry and self._throttle.paused_for == 0):
+                    return sent_at
+                # Back to wait, keeping this attempt's place among first attempts.
+                self._slots.step_aside(ticket)
+        except BaseException:
+            self._slots.leave(ticket)
             raise
 
     def _refuse_long_pause(self, policy: RetryPolicy) -> None:
@@ -423,12 +480,30 @@ class BaseClient:
         started = self._now()
         try:
             # Most calls succeed at once: the first attempt goes straight out.
-            return await self._send_once(request, parse, retry_policy=policy), 1
+            return await self._send_once(
+                request, parse, retry_policy=policy, call_started=started
+            ), 1
         except DecisionTelecomError as exc:
             first_failure = exc
+        # A 429 leaves a retry owed (_throttle.py), from the answer (no await
+        # since) until the retry is on its way or the call ends.
+        debt = OwedRetry(self._throttle)
+        if isinstance(first_failure, RateLimitError):
+            debt.owe()
 
         async def attempt(number: int) -> _T:
-            return await self._send_once(request, parse, attempt=number, retry_policy=policy)
+            try:
+                return await self._send_once(
+                    request,
+                    parse,
+                    attempt=number,
+                    retry_policy=policy,
+                    call_started=started,
+                    on_way=debt.repay,
+                )
+            except RateLimitError:
+                debt.owe()
+                raise
 
         try:
             return await call_with_retries(
@@ -451,6 +526,8 @@ class BaseClient:
             if exc.__suppress_context__:
                 exc.__context__ = None
             raise
+        finally:
+            debt.repay()  # the call may end without the retry it was owed
 
     def __repr__(self) -> str:
         return (

@@ -41,6 +41,7 @@ How it holds its promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import inspect
@@ -692,9 +693,13 @@ class BulkRun(AsyncGenerator[_O, None]):
       listing the accepted message ids.
     """
 
-    def __init__(self, run: _Run[Any, Any, _O]) -> None:
+    def __init__(
+        self,
+        run: _Run[Any, Any, _O],
+        holding: contextlib.AbstractAsyncContextManager[object] | None = None,
+    ) -> None:
         self._run = run
-        self._outcomes = _iterate(run)
+        self._outcomes = _iterate(run, holding)
         run.owner = weakref.ref(self)
 
     def __aiter__(self) -> BulkRun[_O]:
@@ -767,8 +772,20 @@ class BulkRun(AsyncGenerator[_O, None]):
             run.warn_unclaimed()
 
 
-async def _iterate(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
-    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them."""
+async def _iterate(
+    run: _Run[Any, Any, _O], holding: contextlib.AbstractAsyncContextManager[object] | None
+) -> AsyncGenerator[_O, None]:
+    """Hand out the outcomes of ``run`` as they come; raise what ended it, after them.
+
+    ``holding`` (a journal in use, say) is entered before the run starts and
+    left only after it is closed, every outcome it made already built.
+    """
+    async with holding if holding is not None else contextlib.nullcontext():
+        async for outcome in _hand_out(run):
+            yield outcome
+
+
+async def _hand_out(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
     run.start()
     ready = run.ready
     try:
@@ -806,6 +823,7 @@ def run_bulk(
     name: str = "bulk run",
     writes: bool = False,
     stop_when: Callable[[_O], bool] | None = None,
+    holding: contextlib.AbstractAsyncContextManager[object] | None = None,
 ) -> BulkRun[_O]:
     """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
 
@@ -822,6 +840,7 @@ def run_bulk(
     ``writes`` says that ``call`` sends something that must not go out twice:
     an input whose retry a stop cut short then gets the error of its last
     attempt, not :class:`CampaignAborted` (which promises "not sent").
+    ``holding`` is entered when the run starts and left after it ends.
 
     ``stop_when(outcome)``, if given, is asked about each outcome as it
     settles, until the run stops: when it returns true the run stops as for
@@ -845,4 +864,4 @@ def run_bulk(
         writes=writes,
         stop_when=stop_when,
     )
-    return BulkRun(run)
+    return BulkRun(run, holding)

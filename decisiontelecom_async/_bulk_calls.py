@@ -19,11 +19,13 @@ from decisiontelecom_async._bulk import (
     stops_run,
 )
 from decisiontelecom_async._errors import DecisionTelecomError
+from decisiontelecom_async._journal._run import check_journal, send_many_journaled
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._progress import ProgressHook
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._journal._base import Journal
 
 __all__ = [
     "check_bulk_input",
@@ -77,6 +79,9 @@ def send_many_of(
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
     stop_when: Callable[[SendOutcome[_I]], bool] | None = None,
     name: str = "send_many",
+    journal: Journal | None = None,
+    resend_unknown: bool = False,
+    digest_of: Callable[[_I], bytes] | None = None,
 ) -> BulkRun[SendOutcome[_I]]:
     """A client's ``send_many``: check the arguments now, send lazily.
 
@@ -84,7 +89,9 @@ def send_many_of(
     (a client's ``_send``). An input that is not an ``item_type`` gets a
     :class:`ValidationError` outcome of its own. ``concurrency`` is narrowed
     to the client's ``max_concurrency``. ``stop_when`` is the caller's own
-    stop rule (see :func:`run_bulk`), on top of ``stops``.
+    stop rule (see :func:`run_bulk`), on top of ``stops``. With a
+    ``journal``, the run keeps it (see :mod:`._journal._run`);
+    ``digest_of(item)`` hashes an item's wire body.
     """
     check_bulk_input(items, what=f"{name}()")
     check_stop_when(stop_when)
@@ -93,6 +100,25 @@ def send_many_of(
     )
     check_progress(progress, progress_interval)
     client._ensure_usable()  # noqa: SLF001 - the engine is part of the client
+    if journal is not None or resend_unknown is not False:
+        check_journal(journal, resend_unknown)
+        assert journal is not None  # noqa: S101 - check_journal refused None
+        assert digest_of is not None  # noqa: S101 - every client passes one
+        return send_many_journaled(
+            client,
+            items,
+            send_one,
+            item_type,
+            digest_of,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            workers=workers,
+            stops=stops,
+            stop_when=stop_when,
+            progress=progress,
+            progress_interval=progress_interval,
+            name=name,
+        )
 
     def call(item: _I) -> Awaitable[tuple[int, int]]:
         return send_one(check_item_type(item, item_type))

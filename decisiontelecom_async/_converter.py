@@ -19,7 +19,7 @@ import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from decisiontelecom_async._enums import SmsStatus, ViberStatus, parse_enum
-from decisiontelecom_async._errors import UnexpectedResponseError
+from decisiontelecom_async._errors import UnexpectedResponseError, shown
 from decisiontelecom_async._models import MessageReceipt, ViberMessage
 from decisiontelecom_async._numbers import MAX_ID, parse_int
 
@@ -54,14 +54,14 @@ def parse_id(value: object, field: str) -> int:
     number = parse_int(value, strip=False)
     if number is not None and 0 <= number <= MAX_ID:
         return number
-    raise UnexpectedResponseError(f"{field} is not a message id: {value!r}")
+    raise UnexpectedResponseError(f"{field} is not a message id: {shown(value)}")
 
 
 def _parse_code(value: object, field: str) -> int:
     number = parse_int(value, signed=True)
     if number is not None:
         return number
-    raise UnexpectedResponseError(f"{field} is not a status code: {value!r}")
+    raise UnexpectedResponseError(f"{field} is not a status code: {shown(value)}")
 
 
 def _require(body: Mapping[str, Any], field: str) -> object:

@@ -1,8 +1,11 @@
 """Integer codes of the Viber + SMS API, as ``IntEnum``\\ s.
 
-Every enum here is sent and received as a plain integer. Parsing a value the
-service adds later never fails: :func:`parse_enum` falls back to a documented
-member instead of raising.
+Every enum here is sent and received as a plain integer, and prints by its
+name (``str(SmsStatus.DELIVERED)`` is ``"DELIVERED"``, where a plain
+``IntEnum`` prints ``"2"``); ``int()``, ``repr()``, JSON and a numeric format
+such as ``f"{code:d}"`` still give the number. Parsing a value the service
+adds later never fails: :func:`parse_enum` falls back to a documented member
+instead of raising.
 """
 
 from __future__ import annotations
@@ -12,7 +15,35 @@ from typing import TypeVar
 
 __all__ = ["MessageType", "SmsErrorCode", "SmsStatus", "SourceType", "ViberStatus", "parse_enum"]
 
+_E = TypeVar("_E", bound=enum.IntEnum)
+_E_type = TypeVar("_E_type", bound=type[enum.IntEnum])
 
+# The presentation types of int's format spec: these ask for the number.
+_NUMERIC_FORMATS = frozenset("bcdoxXneEfFgG%")
+
+
+def _by_name(member: enum.IntEnum) -> str:
+    return member.name
+
+
+def _format(member: enum.IntEnum, spec: str) -> str:
+    if spec and spec[-1] in _NUMERIC_FORMATS:
+        return format(member.value, spec)
+    return format(member.name, spec)
+
+
+def _prints_by_name(cls: _E_type) -> _E_type:
+    """Make ``cls`` print by name.
+
+    Set on each class rather than through a shared base, so the API reference
+    shows only ``IntEnum`` as its base.
+    """
+    cls.__str__ = _by_name  # type: ignore[assignment, method-assign]
+    cls.__format__ = _format  # type: ignore[assignment, method-assign]
+    return cls
+
+
+@_prints_by_name
 class MessageType(enum.IntEnum):
     """The ``message_type`` of a Viber message."""
 
@@ -36,6 +67,7 @@ class MessageType(enum.IntEnum):
         return self in (MessageType.TEXT_ONLY_2WAY, MessageType.TEXT_IMAGE_BUTTON_2WAY)
 
 
+@_prints_by_name
 class SourceType(enum.IntEnum):
     """The ``source_type``: how the message is billed and routed."""
 
@@ -45,6 +77,7 @@ class SourceType(enum.IntEnum):
     """A transactional message (may fall back to SMS with ``sms_text``)."""
 
 
+@_prints_by_name
 class ViberStatus(enum.IntEnum):
     """The status of a Viber message.
 
@@ -66,6 +99,7 @@ class ViberStatus(enum.IntEnum):
         return self in (ViberStatus.ERROR, ViberStatus.REJECTED, ViberStatus.UNDELIVERED)
 
 
+@_prints_by_name
 class SmsStatus(enum.IntEnum):
     """The status of an SMS (the Viber fallback or an SMS API message).
 
@@ -84,6 +118,7 @@ class SmsStatus(enum.IntEnum):
         return self in (SmsStatus.DELIVERED, SmsStatus.EXPIRED, SmsStatus.UNDELIVERABLE)
 
 
+@_prints_by_name
 class SmsErrorCode(enum.IntEnum):
     """Error codes of the SMS API's ``["error", <code>]`` answers."""
 
@@ -120,8 +155,6 @@ _SMS_ERROR_DESCRIPTIONS = {
     SmsErrorCode.AUTHENTICATION_ERROR: "authentication error",
     SmsErrorCode.INVALID_PHONE_NUMBER: "invalid phone number",
 }
-
-_E = TypeVar("_E", bound=enum.IntEnum)
 
 
 def parse_enum(enum_type: type[_E], value: int, fallback: _E) -> _E:

@@ -14,7 +14,12 @@ The hierarchy::
     ├── UnexpectedResponseError           a body that is neither a result nor an error
     ├── TransportError                    no usable answer (connect, timeout, dropped)
     ├── CampaignAborted                   an input not sent because a bulk run stopped
+    ├── JournalError                      a campaign journal cannot be used (locked, damaged, full)
+    │   └── JournalMismatchError (also ValueError)  the input differs from what the journal recorded
     └── StatusTimeoutError (also TimeoutError)  no final status before the deadline
+
+    SandboxConnectionDropped              the sandbox's ASGI interface, where a server
+                                          would drop the connection (not the SDK's)
 
 Every error carries ``attempts``: how many requests were made for the call
 that failed (1 when it was not retried). No message, ``repr`` or attribute
@@ -23,6 +28,7 @@ ever holds the access key, the SMS password or the ``Authorization`` header.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 
 import attrs
@@ -37,7 +43,10 @@ __all__ = [
     "FieldProblem",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "JournalError",
+    "JournalMismatchError",
     "RateLimitError",
+    "SandboxConnectionDropped",
     "ServerError",
     "SmsApiError",
     "TransportError",
@@ -51,6 +60,47 @@ _BODY_EXCERPT = 300
 def excerpt(text: str, limit: int = _BODY_EXCERPT) -> str:
     """Shorten ``text`` to ``limit`` characters for an error message."""
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+class _BoundedRepr(reprlib.Repr):
+    """``repr`` that cannot fail: bounded depth and size, huge ints summarised.
+
+    A decoded JSON value from outside can hold an int past Python's
+    int-to-str limit (``repr`` raises ``ValueError``) or nest deeper than the
+    recursion limit; neither may turn a refusal into a crash.
+    """
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > _SHOWN_INT_BITS:
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_SHOWN_INT_BITS = 1024
+
+
+def _bounded_repr(size: int, depth: int) -> _BoundedRepr:
+    # Python 3.11's Repr takes no keyword arguments; its limits are attributes.
+    bounded = _BoundedRepr()
+    bounded.maxlevel = depth
+    bounded.maxdict = bounded.maxlist = bounded.maxtuple = bounded.maxset = size
+    bounded.maxstring = bounded.maxother = bounded.maxlong = 10 * size
+    return bounded
+
+
+_shown = _bounded_repr(8, depth=4)
+_shown_body = _bounded_repr(30, depth=6)
+
+
+def shown(value: object, *, body: bool = False) -> str:
+    """A short ``repr`` of an outside value for an error message; never raises.
+
+    ``body=True`` allows more of it, for the excerpt of a whole decoded body.
+    """
+    try:
+        return (_shown_body if body else _shown).repr(value)
+    except Exception:  # noqa: BLE001 - a value's own __repr__ may raise anything
+        return f"<{type(value).__name__}>"
 
 
 class DecisionTelecomError(Exception):
@@ -337,3 +387,37 @@ class CampaignAborted(DecisionTelecomError):
 
     def __repr__(self) -> str:
         return f"CampaignAborted(cause={self.cause!r})"
+
+
+class SandboxConnectionDropped(Exception):
+    """Raised by the ASGI interface where a real server would drop the connection."""
+
+
+class JournalError(DecisionTelecomError):
+    """A campaign journal cannot be opened, read or written.
+
+    Raised before anything is sent when the journal is in use by another
+    process, is not a journal or is damaged, or cannot be written (read-only,
+    disk full). When it happens during a run, the claim that failed was not
+    sent, the run stops like after an empty balance (the other inputs get
+    :class:`CampaignAborted` with this error as ``cause``), and no request
+    leaves without its claim on disk.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=0)
+
+
+class JournalMismatchError(JournalError, ValueError):
+    """The input differs from what the journal recorded at :attr:`position`.
+
+    Raised before any request of the run is sent: the input is not the one
+    the journal was kept for (edited, reordered, shortened, or another file).
+    """
+
+    position: int
+    """The first input position (from 0) that differs from the journal."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        super().__init__(f"input at position {position} {reason}; nothing was sent")

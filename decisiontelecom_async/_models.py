@@ -212,6 +212,9 @@ class SendOutcome(Generic[_T]):
     """Why it was not sent (:class:`CampaignAborted` if the run stopped first)."""
     attempts: int = 0
     """How many requests were made for it (0 when none was)."""
+    resumed: bool = False
+    """Whether the outcome comes from the journal of an earlier run, with no
+    request in this run (accepted earlier, or unknown and not sent again)."""
 
     @property
     def ok(self) -> bool:

@@ -3,9 +3,9 @@
 Every parser of the SDK reads integers through :func:`parse_int`: a real
 ``int`` (never a ``bool``) or a string of ASCII digits. The length cap keeps
 ``int()`` away from its 4300-digit limit, where it raises a plain
-``ValueError``, and ``isascii`` refuses digits ``int()`` does not take
-(``"²"``); what cannot be read is ``None``, for the caller to turn into an
-SDK error.
+``ValueError`` (a real ``int`` is held to the same cap), and ``isascii``
+refuses digits ``int()`` does not take (``"²"``); what cannot be read is
+``None``, for the caller to turn into an SDK error.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ MAX_ID = 2**64 - 1
 """The largest message id: ids are unsigned 64-bit integers."""
 MAX_DIGITS = 100
 """The most digits an integer of an answer may have."""
+_INT_BOUND = 10**MAX_DIGITS
 
 
 def parse_int(value: object, *, strip: bool = True, signed: bool = False) -> int | None:
@@ -27,7 +28,9 @@ def parse_int(value: object, *, strip: bool = True, signed: bool = False) -> int
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        # An int from a decoded mapping has no digit cap of its own; hold it
+        # to the same one as a digit string.
+        return value if -_INT_BOUND < value < _INT_BOUND else None
     if not isinstance(value, str):
         return None
     text = value.strip() if strip else value

@@ -59,7 +59,8 @@ class RetryPolicy:
     once with a :class:`RateLimitError` whose ``retry_after`` says how long.
 
     Retries stop after ``max_retries`` retries or when the next wait would end
-    after ``timeout`` seconds from the first attempt, whichever comes first.
+    after ``timeout`` seconds from the start of the call, whichever comes
+    first; a request still waiting for its answer then is cut off.
 
     Pass one to a client (``ViberClient(key, retry_policy=...)``) or to a
     single call (``client.send(message, retry_policy=...)``)::
@@ -79,7 +80,13 @@ class RetryPolicy:
     jitter: float = attrs.field(default=0.5, validator=_non_negative)
     """Up to this many random seconds added to each backoff wait."""
     timeout: float = attrs.field(default=120.0, validator=_non_negative)
-    """Total time budget for one call, retries and waits included."""
+    """Total time budget for one call, requests, answers and waits included.
+
+    A request still in progress when it runs out is cut off: a
+    :class:`TransportError` with ``outcome_unknown=True`` (it may have
+    reached the service). A request that could not leave before it ran out
+    (queued behind the client's own limits) is not sent.
+    """
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     """The longest ``Retry-After`` honoured; a longer one fails the call at once."""
     retry_unknown_outcome: bool = False

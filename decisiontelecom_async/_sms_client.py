@@ -11,17 +11,22 @@ redactor scrubs while it is open (:mod:`._log_filter`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
 from decisiontelecom_async._answer import Answer
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
+from decisiontelecom_async._client_options import (
+    ClientOptions,
+    required_from_environment,
+    shared_options,
+)
 from decisiontelecom_async._enums import SmsStatus
 from decisiontelecom_async._errors import FieldProblem, ValidationError
-from decisiontelecom_async._log_filter import scrub_logs_for
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
@@ -35,12 +40,23 @@ from decisiontelecom_async._sms_wire import (
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
-__all__ = ["DEFAULT_SMS_BASE_URL", "SmsClient", "SmsInput"]
+__all__ = [
+    "DEFAULT_SMS_BASE_URL",
+    "LOGIN_ENV",
+    "PASSWORD_ENV",
+    "SMS_BASE_URL_ENV",
+    "SmsClient",
+    "SmsInput",
+]
 
 DEFAULT_SMS_BASE_URL = "https://web.it-decision.com/ru/js"
+LOGIN_ENV = "DECISIONTELECOM_SMS_LOGIN"
+PASSWORD_ENV = "DECISIONTELECOM_SMS_PASSWORD"  # noqa: S105 - a variable's name, not a password
+SMS_BASE_URL_ENV = "DECISIONTELECOM_SMS_BASE_URL"
 
 _T = TypeVar("_T")
 
@@ -61,6 +77,22 @@ def _as_sms_message(item: object) -> SmsMessage:
         f"got {type(item).__name__}",
     )
     raise ValidationError([problem], subject="input")
+
+
+def _send_params(message: SmsMessage) -> dict[str, str]:
+    """The query parameters of ``send`` for ``message``, credentials left out."""
+    return {
+        "phone": message.phone,
+        "sender": message.sender,
+        "text": message.text,
+        "dlr": "1" if message.delivery_report else "0",
+    }
+
+
+def sms_digest(item: object) -> bytes:
+    """A journal's digest of a bulk input: a hash of its ``send`` query without credentials."""
+    query = build_query(_send_params(_as_sms_message(item))).encode()
+    return hashlib.blake2b(b"sms\0" + query, digest_size=16).digest()
 
 
 class _SmsRequest(httpx.Request):
@@ -84,6 +116,7 @@ class _Credentials:
         return "<credentials hidden>"
 
 
+@shared_options
 class SmsClient(StatusLookups[SmsStatus]):
     """An async client for DecisionTelecom's SMS API (login and password).
 
@@ -94,11 +127,13 @@ class SmsClient(StatusLookups[SmsStatus]):
             status = await sms.get_status(message_id)
             balance = await sms.get_balance()
 
-    Construction options, lifecycle, the shared concurrency bound, the rate
-    ceiling and retries work as on :class:`ViberClient`. Every parameter is
-    percent-encoded, so any text arrives as written. The login and password
-    travel in the query string, as the API demands, but never appear in an
-    exception, a ``repr`` or a log line (also httpx's own request log).
+    ``login`` and ``password``, when not passed, come from the environment
+    variables ``DECISIONTELECOM_SMS_LOGIN`` and ``DECISIONTELECOM_SMS_PASSWORD``.
+    Lifecycle, the shared concurrency bound, the rate ceiling and retries work
+    as on :class:`ViberClient`. Every parameter is percent-encoded, so any
+    text arrives as written. The login and password travel in the query
+    string, as the API demands, but never appear in an exception, a ``repr``
+    or a log line (also httpx's own request log).
 
     A ``send`` whose outcome is unknown (the request may have reached the
     service) is not retried unless the policy says
@@ -106,19 +141,17 @@ class SmsClient(StatusLookups[SmsStatus]):
     are retried on every transient failure.
     """
 
+    _default_base_url = DEFAULT_SMS_BASE_URL
+    _base_url_env = SMS_BASE_URL_ENV
+
     def __init__(
         self,
-        login: str,
-        password: str,
-        *,
-        base_url: str = DEFAULT_SMS_BASE_URL,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 3,
-        max_concurrency: int = 50,
-        rate_limit: float | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        retry_policy: RetryPolicy | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
+        login = required_from_environment(login, argument="login", variable=LOGIN_ENV)
+        password = required_from_environment(password, argument="password", variable=PASSWORD_ENV)
         # Never echo the values: they are the credentials.
         if not isinstance(login, str) or not login.strip():
             msg = "login must be a non-empty string (the SMS API login)"
@@ -131,22 +164,14 @@ class SmsClient(StatusLookups[SmsStatus]):
             if not encodes(value):
                 msg = f"{name} must be valid Unicode (it holds a lone surrogate character)"
                 raise ValueError(msg)
+        self._credentials = _Credentials(login, password)
         super().__init__(
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            http_client=http_client,
-            retry_policy=retry_policy,
+            options,
             # The answers are not JSON; ask for anything, as the vendor SDKs do.
             headers={"Accept": "*/*"},
-            secrets=(login, password),
+            # Every error the core builds for this client goes through this one.
+            redactor=lambda extra: SmsRedactor(login, password, extra=extra),
         )
-        self._credentials = _Credentials(login, password)
-        # Every error the core builds for this client goes through this one.
-        self._redactor = SmsRedactor(login, password)
-        scrub_logs_for(self, self._redactor)  # replaces the core's plain redactor
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:
         query = build_query(
@@ -155,12 +180,11 @@ class SmsClient(StatusLookups[SmsStatus]):
         # The query goes in already encoded (%20 for a space, %2B for "+"):
         # httpx's own params= would send a space as "+", which a server that
         # decodes by RFC 3986 rather than as a form reads as a literal plus.
-        built = self._build_request("GET", f"{path}?{query}")
-        # No stream: a GET has no body, and a request built with one counts as
-        # unread, which makes some transports send an empty chunked body.
-        return _SmsRequest(
-            built.method, built.url, headers=built.headers, extensions=built.extensions
-        )
+        request = self._build_request("GET", f"{path}?{query}")
+        # Only the repr differs (no state of its own), so the request built is
+        # relabelled rather than built again.
+        request.__class__ = _SmsRequest
+        return request
 
     async def _call(
         self,
@@ -214,15 +238,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         if not isinstance(message, SmsMessage):
             msg = f"expected an SmsMessage, got {type(message).__name__}"
             raise TypeError(msg)
-        request = self._get(
-            "send",
-            {
-                "phone": message.phone,
-                "sender": message.sender,
-                "text": message.text,
-                "dlr": "1" if message.delivery_report else "0",
-            },
-        )
+        request = self._get("send", _send_params(message))
         return await self._call(
             request, read_message_id, idempotent=False, retry_policy=retry_policy
         )
@@ -236,6 +252,8 @@ class SmsClient(StatusLookups[SmsStatus]):
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
         stop_when: Callable[[SendOutcome[SmsInput]], bool] | None = None,
+        journal: Journal | None = None,
+        resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[SmsInput]]:
         """Send every SMS; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -258,6 +276,9 @@ class SmsClient(StatusLookups[SmsStatus]):
         in flight finish, nothing new is sent, and every other input gets a
         :class:`CampaignAborted` outcome whose ``cause`` is that error;
         ``stop_when`` adds a stop rule of your own, as there.
+
+        ``journal`` and ``resend_unknown`` work as on
+        :meth:`ViberClient.send_many`: a durable, resumable run.
         """
         outcomes: BulkRun[SendOutcome[Any]] = send_many_of(
             self,
@@ -268,6 +289,9 @@ class SmsClient(StatusLookups[SmsStatus]):
             progress=progress,
             progress_interval=progress_interval,
             stop_when=stop_when,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            digest_of=sms_digest,
         )
         return outcomes
 
@@ -283,10 +307,6 @@ class SmsClient(StatusLookups[SmsStatus]):
         """
         status, _ = await self._get_status(message_id, retry_policy=retry_policy)
         return status
-
-    @staticmethod
-    def _is_final(status: SmsStatus) -> bool:
-        return status.is_final
 
     async def _get_status(
         self, message_id: int, *, retry_policy: RetryPolicy | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 from urllib.parse import quote
@@ -93,12 +93,12 @@ class SmsRedactor(Redactor):
     does not mangle ordinary words. Last, every ``login=`` / ``password=``
     value goes whatever its encoding (:func:`scrub_credentials`): a server
     or proxy that echoes the URL may have re-encoded it in a way no list of
-    forms foresees.
+    forms foresees. ``extra`` secrets (a proxy's credentials) go everywhere.
     """
 
-    def __init__(self, login: str, password: str) -> None:
+    def __init__(self, login: str, password: str, *, extra: Iterable[str] = ()) -> None:
         bare = (password, login) if len(login) >= _MIN_BARE_LOGIN else (password,)
-        super().__init__(bare, query_values=(("login", login), ("password", password)))
+        super().__init__((*bare, *extra), query_values=(("login", login), ("password", password)))
 
     def __call__(self, text: str) -> str:
         return scrub_credentials(super().__call__(text))

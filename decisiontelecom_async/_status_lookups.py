@@ -9,7 +9,7 @@ Viber API as for an :class:`SmsStatus` of the SMS API.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from decisiontelecom_async._base_client import BaseClient
 from decisiontelecom_async._bulk import BulkRun, StatusOutcome
@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusLookups", "check_message_id"]
 
-_R = TypeVar("_R")
+
+class _Final(Protocol):
+    @property
+    def is_final(self) -> bool: ...
+
+
+_R = TypeVar("_R", bound=_Final)
 
 
 def check_message_id(message_id: object) -> int:
@@ -46,7 +52,8 @@ class StatusLookups(BaseClient, Generic[_R]):
 
     @staticmethod
     def _is_final(status: _R) -> bool:
-        raise NotImplementedError
+        # A MessageReceipt and an SmsStatus both say it themselves.
+        return status.is_final
 
     def get_statuses(
         self,

@@ -3,19 +3,32 @@
 Two things hold requests back, both shared by every call on one client: a
 pause after the service answers 429 (so the whole client waits out the
 ``Retry-After`` once, instead of every in-flight request hammering the
-service on its own), and the optional requests-per-second ceiling, a leaky
-bucket from aiolimiter.
+service on its own), and the optional rate gate (``_rate_gate.py``): a fixed
+requests-per-second ceiling, or a rate learned from the answers
+(``rate_limit="auto"``, ``_adaptive_rate.py``).
+
+A 429 also leaves a retry *owed*: the service gave the refused request a
+turn, and a first attempt sent before that retry would spend it and earn the
+retry another 429. So first attempts wait until every owed retry has gone
+out (:meth:`Throttle.owe`, :meth:`Throttle.repay`); retries wait out the
+pause only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
-from aiolimiter import AsyncLimiter
+from decisiontelecom_async._adaptive_rate import AdaptiveRate
+from decisiontelecom_async._rate_gate import FixedRate, RateGate
 
-__all__ = ["Throttle"]
+__all__ = ["OwedRetry", "RateLimit", "Throttle"]
+
+RateLimit = float | Literal["auto"] | RateGate | None
+"""What ``rate_limit=`` takes: a ceiling, ``"auto"``, a shared gate, or None."""
 
 _RAMP_SPACING = 0.005
 """Seconds between requests released after a 429 pause, without a rate ceiling."""
@@ -26,27 +39,41 @@ class Throttle:
 
     def __init__(
         self,
-        rate_limit: float | None,
+        rate_limit: RateLimit,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if rate_limit is not None and not rate_limit > 0:
-            msg = f"rate_limit must be a positive number of requests per second, got {rate_limit!r}"
-            raise ValueError(msg)
-        self.rate_limit = rate_limit
-        # A bucket of about a tenth of a second's worth keeps the flow smooth
-        # instead of letting a whole second's quota out in one burst.
-        burst = max(1.0, rate_limit / 10) if rate_limit else 1.0
-        self._limiter = AsyncLimiter(burst, burst / rate_limit) if rate_limit else None
+        self._gate = _gate_for(rate_limit, sleep, clock)
         self._sleep = sleep
         self._clock = clock
         self._resume_at = 0.0
         # After a pause, the requests held back leave one every ``_spacing``
-        # seconds (the ceiling's pace, else _RAMP_SPACING) instead of all at
-        # the same instant; ``_release_at`` is the next free place in that line.
-        self._spacing = 1.0 / rate_limit if rate_limit else _RAMP_SPACING
+        # seconds (a fixed ceiling's pace, else _RAMP_SPACING: a learned rate
+        # paces them itself) instead of all at the same instant; ``_release_at``
+        # is the next free place in that line.
+        self._spacing = (
+            1.0 / self._gate.rate if isinstance(self._gate, FixedRate) else _RAMP_SPACING
+        )
         self._release_at = 0.0
+        self._owed = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Requests per second in force now (None: no ceiling)."""
+        return None if self._gate is None else self._gate.rate
+
+    def on_success(self) -> None:
+        """Tell the gate the service answered, and not with 429."""
+        if self._gate is not None:
+            self._gate.on_success()
+
+    def on_429(self, retry_after: float | None, sent_at: float) -> None:
+        """Tell the gate of a 429 to the request let go at ``sent_at``."""
+        if self._gate is not None:
+            self._gate.on_429(retry_after, sent_at)
 
     def _now(self) -> float:
         return self._clock()
@@ -60,21 +87,95 @@ class Throttle:
         """Hold every request of the client back for ``seconds`` from now."""
         self._resume_at = max(self._resume_at, self._now() + seconds)
 
-    async def wait(self) -> None:
-        """Wait until a request may be sent.
+    @property
+    def clear(self) -> bool:
+        """Whether a first attempt may go out now: no pause, no retry owed."""
+        return self._owed == 0 and self._now() >= self._resume_at
 
-        During a pause every request takes a place in line; when the pause
-        ends they leave one by one, so the service is not hit by every held
-        request at once (a thundering herd that would earn the next 429).
+    def owe(self) -> None:
+        """Note a request answered 429 whose retry has not gone out yet."""
+        self._owed += 1
+        self._settled.clear()
+
+    def repay(self) -> None:
+        """The owed retry went out (or will not be made)."""
+        self._owed -= 1
+        if self._owed == 0:
+            self._settled.set()
+
+    async def wait(self, *, retry: bool = False) -> None:
+        """Wait until a request may be sent (the rate ceiling excepted: :meth:`acquire`).
+
+        A first attempt also waits for every owed retry. During a pause every
+        first attempt takes a place in line; when the pause ends they leave
+        one by one, so the service is not hit by every held request at once
+        (a thundering herd that would earn the next 429). Retries leave when
+        the pause ends: the service promised each of them a turn by then.
         """
         while True:
+            if not retry and self._owed:
+                await self._settled.wait()
+                continue
             now = self._now()
-            if now >= self._resume_at and now >= self._release_at:
-                break
+            # Only requests the pause holds take places in the line; one that
+            # comes once it is over goes on (the slots bound how many may).
+            if now >= self._resume_at:
+                return
+            if retry:
+                await self._sleep(self._resume_at - now)
+                continue
             place = max(self._resume_at, self._release_at)
             self._release_at = place + self._spacing
             await self._sleep(place - now)
-            if self._now() >= self._resume_at:
-                break
-        if self._limiter is not None:
-            await self._limiter.acquire()
+            if self.clear:
+                return
+
+    async def acquire(self) -> float:
+        """Wait for the rate gate, when there is one; return the moment it let go."""
+        if self._gate is not None:
+            return await self._gate.acquire()
+        return self._now()
+
+
+class OwedRetry:
+    """One call's retry owed after a 429: owed once, repaid once."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._throttle = throttle
+        self._owed = False
+
+    def owe(self) -> None:
+        """Answered 429: owe the retry (a refusal before sending still owes the last)."""
+        if not self._owed:
+            self._owed = True
+            self._throttle.owe()
+
+    def repay(self) -> None:
+        """The retry is on its way, or the call ends without it."""
+        if self._owed:
+            self._owed = False
+            self._throttle.repay()
+
+
+def _gate_for(
+    rate_limit: RateLimit,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
+) -> RateGate | None:
+    if rate_limit is None:
+        return None
+    if rate_limit == "auto":
+        return AdaptiveRate(sleep=sleep, clock=clock)
+    if isinstance(rate_limit, RateGate):
+        return rate_limit
+    if (
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, int | float)
+        or not (rate_limit > 0 and math.isfinite(rate_limit))
+    ):
+        msg = (
+            'rate_limit must be a positive number of requests per second, "auto" or None, '
+            f"got {rate_limit!r}"
+        )
+        raise ValueError(msg)
+    return FixedRate(float(rate_limit), clock)

@@ -10,10 +10,16 @@ With the ``fast`` extra installed, clients the SDK builds send through
 aiohttp (:func:`fast_transport`, :mod:`._aiohttp_transport`), which chains
 the aiohttp error to the httpx one it raises. That aiohttp error is what gets
 classified and shown here, being the more precise of the two.
+
+Two bounds hold for every request, whatever the transport: the whole
+exchange, answer read included, ends when the call's time budget does (a
+timeout of that budget is an unknown outcome: the request may have left),
+and the answer is read and decoded within :data:`._body.MAX_ANSWER_BYTES`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, cast
 import httpx
 
 from decisiontelecom_async._answer import Answer, BodyAnswer
+from decisiontelecom_async._body import MAX_ANSWER_BYTES, decode_body, read_body, too_large
 from decisiontelecom_async._errors import TransportError, UnexpectedResponseError
 from decisiontelecom_async._redact import Redactor
 
@@ -126,7 +133,11 @@ def _transport_error(where: str, exc: BaseException, redactor: Redactor) -> Tran
 
 
 def fast_transport(
-    limits: httpx.Limits, ssl_context: ssl.SSLContext, *, trust_env: bool = True
+    limits: httpx.Limits,
+    ssl_context: ssl.SSLContext,
+    *,
+    trust_env: bool = True,
+    proxy: httpx.Proxy | None = None,
 ) -> httpx.AsyncBaseTransport | None:
     """The SDK's aiohttp transport (the ``fast`` extra), or None to keep httpx's own.
 
@@ -135,10 +146,12 @@ def fast_transport(
     same ``httpx.AsyncClient`` interface, aiohttp removes that ceiling.
     httpx's own transport stays in use when aiohttp is not installed, and
     when the environment names a proxy, which httpx honours and this
-    transport would not.
+    transport would not. An explicit ``proxy`` is one this transport honours.
     """
-    if trust_env and any(
-        scheme in ("http", "https", "all") for scheme in urllib.request.getproxies()
+    if (
+        proxy is None
+        and trust_env
+        and any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
     ):
         return None
     try:
@@ -147,13 +160,27 @@ def fast_transport(
         )
     except ImportError:
         return None
-    return AiohttpTransport(limits=limits, ssl_context=ssl_context)
+    return AiohttpTransport(limits=limits, ssl_context=ssl_context, proxy=proxy)
 
 
 async def send_request(
-    http: httpx.AsyncClient, request: httpx.Request, redactor: Redactor, *, direct: bool = False
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    redactor: Redactor,
+    *,
+    direct: bool = False,
+    budget: float | None = None,
 ) -> Answer:
     """Send ``request``; raise :class:`TransportError` when no answer came back.
+
+    ``budget`` bounds the whole exchange in seconds, the answer's body read
+    included (a server that drip-feeds it never trips a read timeout): what
+    is left of the call's ``RetryPolicy.timeout``. When it runs out, the
+    request may have gone out, so the error says the outcome is unknown.
+
+    The body is read a chunk at a time and decoded here, both bounded by
+    :data:`._body.MAX_ANSWER_BYTES`; a larger one is an
+    :class:`UnexpectedResponseError`.
 
     ``direct`` (for a client the SDK built itself) hands the request straight
     to the client's transport and reads the answer, skipping what
@@ -162,10 +189,16 @@ async def send_request(
     quarter of the CPU per request. When the ``httpx`` logger would record
     the request, it goes through ``send`` as usual, so its log line stays.
     """
+    scope = asyncio.timeout(budget)
     try:
-        if direct and not _httpx_logger.isEnabledFor(logging.INFO):
-            return await _send_direct(http, request)
-        return await http.send(request)
+        async with scope:
+            if direct and not _httpx_logger.isEnabledFor(logging.INFO):
+                return await _send_direct(http, request)
+            return await _send_through_client(http, request)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise _out_of_budget(_where(request, redactor)) from None
     except httpx.DecodingError as exc:
         raise UnexpectedResponseError(
             f"the body could not be decoded ({type(exc).__name__})"
@@ -182,6 +215,29 @@ async def send_request(
         raise _transport_error(_where(request, redactor), exc, redactor) from None
 
 
+def _out_of_budget(where: str) -> TransportError:
+    return TransportError(
+        f"{where}: the call's time budget (RetryPolicy.timeout) ran out before a complete "
+        "answer; the request may have reached the service",
+        outcome_unknown=True,
+    )
+
+
+async def _send_through_client(http: httpx.AsyncClient, request: httpx.Request) -> Answer:
+    response = await http.send(request, stream=True)
+    if response.is_stream_consumed:
+        # Read (and decoded) when it was made, as test doubles' answers are.
+        content = response.content
+        if len(content) > MAX_ANSWER_BYTES:
+            raise too_large(decoded=True)
+        return BodyAnswer(response.status_code, response.reason_phrase, response.headers, content)
+    try:
+        content = await read_body(response.aiter_raw())
+    finally:
+        await response.aclose()
+    return _answer_of(response, content)
+
+
 async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answer:
     # _transport_for_url is how httpx picks the transport (mounts included);
     # test doubles such as respx hook in there too.
@@ -193,18 +249,28 @@ async def _send_direct(http: httpx.AsyncClient, request: httpx.Request) -> Answe
         return await cast("AiohttpTransport", transport).answer(request)
     response = await transport.handle_async_request(request)
     stream = response.stream
-    if type(stream) is httpx.ByteStream and "Content-Encoding" not in response.headers:
-        # The body is in memory and there is nothing to decode (the SDK's
-        # aiohttp transport, test doubles): take it as is (_answer.py).
-        return BodyAnswer(
-            response.status_code, response.reason_phrase, response.headers, b"".join(stream)
-        )
+    if type(stream) is httpx.ByteStream:
+        # The body is in memory already (test doubles): take it as is (_answer.py).
+        content = b"".join(stream)
+        if len(content) > MAX_ANSWER_BYTES:
+            raise too_large()
+        if "Content-Encoding" not in response.headers:
+            return BodyAnswer(
+                response.status_code, response.reason_phrase, response.headers, content
+            )
+        return _answer_of(response, content)
     response.request = request
     try:
-        await response.aread()
+        content = await read_body(response.aiter_raw())
     finally:
         await response.aclose()
-    return response
+    return _answer_of(response, content)
+
+
+def _answer_of(response: httpx.Response, raw: bytes) -> BodyAnswer:
+    """The answer with its body decoded, within the size bound."""
+    content = decode_body(raw, response.headers.get("Content-Encoding"))
+    return BodyAnswer(response.status_code, response.reason_phrase, response.headers, content)
 
 
 def _where(request: httpx.Request, redactor: Redactor) -> str:

@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import AsyncIterable, Callable, Iterable
-from typing import TYPE_CHECKING
-
-import httpx
+from typing import TYPE_CHECKING, Unpack
 
 from decisiontelecom_async._answer import Answer, text_of
 from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import send_many_of
+from decisiontelecom_async._client_options import (
+    ClientOptions,
+    required_from_environment,
+    shared_options,
+)
 from decisiontelecom_async._converter import parse_id, receipt_from_wire, viber_message_to_wire
 from decisiontelecom_async._errors import UnexpectedResponseError
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, ViberMessage
+from decisiontelecom_async._redact import Redactor
 from decisiontelecom_async._responses import json_result
 from decisiontelecom_async._rules import encodes
 from decisiontelecom_async._status_lookups import StatusLookups, check_message_id
 
 if TYPE_CHECKING:
+    from decisiontelecom_async._journal._base import Journal
     from decisiontelecom_async._progress import ProgressHook
     from decisiontelecom_async._retry import RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "ViberClient"]
+__all__ = ["ACCESS_KEY_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "ViberClient"]
 
 DEFAULT_BASE_URL = "https://web.it-decision.com/v1/api"
+ACCESS_KEY_ENV = "DECISIONTELECOM_ACCESS_KEY"
+BASE_URL_ENV = "DECISIONTELECOM_BASE_URL"
+
+_DIGEST_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def viber_digest(message: ViberMessage) -> bytes:
+    """A journal's digest of ``message``: a hash of its ``send-viber`` body."""
+    body = _DIGEST_ENCODER.encode(viber_message_to_wire(message)).encode()
+    return hashlib.blake2b(b"viber\0" + body, digest_size=16).digest()
+
+
+@shared_options
 class ViberClient(StatusLookups[MessageReceipt]):
     """An async client for the Viber + SMS API.
 
@@ -38,29 +56,17 @@ class ViberClient(StatusLookups[MessageReceipt]):
 
     ``access_key`` is the raw key from the account manager; the client sends
     it base64-encoded in ``Authorization: Basic``. It never appears in an
-    exception, a ``repr`` or a log line.
-
-    ``timeout`` (seconds, or an ``httpx.Timeout``) applies to every request,
-    also through an ``http_client`` you pass. ``max_retries`` is the number of
-    retries after the first try (see :class:`RetryPolicy`; a ``retry_policy``
-    replaces it). ``max_concurrency`` bounds the requests in flight across
-    every call on the client; ``rate_limit`` caps requests per second.
-    ``http_client`` is an ``httpx.AsyncClient`` to send through; the client
-    never closes one you pass in.
+    exception, a ``repr`` or a log line. When it is not passed, the client
+    reads it from the environment variable ``DECISIONTELECOM_ACCESS_KEY``.
     """
 
-    def __init__(
-        self,
-        access_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 3,
-        max_concurrency: int = 50,
-        rate_limit: float | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> None:
+    _default_base_url = DEFAULT_BASE_URL
+    _base_url_env = BASE_URL_ENV
+
+    def __init__(self, access_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
+        access_key = required_from_environment(
+            access_key, argument="access_key", variable=ACCESS_KEY_ENV
+        )
         if not isinstance(access_key, str) or not access_key.strip():
             msg = "access_key must be a non-empty string (the key from your account manager)"
             raise ValueError(msg)
@@ -70,15 +76,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
             raise ValueError(msg)
         token = base64.b64encode(access_key.encode()).decode()
         super().__init__(
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            http_client=http_client,
-            retry_policy=retry_policy,
+            options,
             headers={"Authorization": f"Basic {token}"},
-            secrets=(access_key, token),
+            redactor=lambda extra: Redactor((access_key, token, *extra)),
         )
 
     async def send(self, message: ViberMessage, *, retry_policy: RetryPolicy | None = None) -> int:
@@ -113,10 +113,6 @@ class ViberClient(StatusLookups[MessageReceipt]):
         receipt, _ = await self._get_status(message_id, retry_policy=retry_policy)
         return receipt
 
-    @staticmethod
-    def _is_final(status: MessageReceipt) -> bool:
-        return status.is_final
-
     async def _get_status(
         self, message_id: int, *, retry_policy: RetryPolicy | None = None
     ) -> tuple[MessageReceipt, int]:
@@ -138,6 +134,8 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
         stop_when: Callable[[SendOutcome[ViberMessage]], bool] | None = None,
+        journal: Journal | None = None,
+        resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[ViberMessage]]:
         """Send every message; yield a :class:`SendOutcome` for each as it finishes.
 
@@ -175,6 +173,12 @@ class ViberClient(StatusLookups[MessageReceipt]):
         ``stop()`` ends the loop with every outcome, and its ``drain()`` hands
         out what was not handed out yet (see ``docs/bulk.md``).
         Arguments are checked at the call, before anything is sent.
+
+        ``journal`` (a :class:`SqliteJournal`) makes the run durable and
+        resumable: each message is recorded before its request leaves and its
+        outcome after; running the same messages against the same journal again
+        sends only what the service did not accept, and messages whose outcome
+        is unknown only with ``resend_unknown=True``. See "Durable campaigns".
         """
         return send_many_of(
             self,
@@ -185,6 +189,9 @@ class ViberClient(StatusLookups[MessageReceipt]):
             progress=progress,
             progress_interval=progress_interval,
             stop_when=stop_when,
+            journal=journal,
+            resend_unknown=resend_unknown,
+            digest_of=viber_digest,
         )
 
     def _parse_message_id(self, response: Answer) -> int:

@@ -19,7 +19,11 @@ Configure a test's sandbox with the ``sandbox`` marker, whose keywords are
     async def test_survives_outages(sandbox_client): ...
 
 The fixtures are async, through pytest-asyncio (``pip install
-pytest-asyncio``); they work in its strict and auto modes.
+"decisiontelecom-async[testing]"`` brings it); they work in its strict and
+auto modes. In strict mode (pytest-asyncio's default) the plugin marks an
+``async def`` test that asks for one of its fixtures (or carries the
+``sandbox`` marker) with ``@pytest.mark.asyncio`` itself, so the plugin line
+is all the configuration needed; other tests are left as they are.
 
 Fixtures:
 
@@ -43,7 +47,8 @@ Fixtures:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -75,6 +80,11 @@ QUICK_RETRIES = RetryPolicy(max_retries=3, initial_wait=0.01, max_wait=0.05, jit
 """The retry policy of the fixture clients: the same retries, without the long waits."""
 
 _SANDBOX_ONLY = frozenset({"callback_transport"})
+_FIXTURES = frozenset(
+    {"sandbox", "sandbox_client", "sandbox_config", "sandbox_server", "sandbox_sms_client"}
+)
+# A test already given to an async framework is left to it.
+_ASYNC_MARKERS = frozenset({"asyncio", "anyio", "trio"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,6 +94,35 @@ def pytest_configure(config: pytest.Config) -> None:
         "sandbox(**options): SandboxConfig fields (and callback_transport) for the "
         "decisiontelecom_async sandbox fixtures",
     )
+
+
+def _marks_of(obj: object) -> set[str]:
+    marks = getattr(obj, "pytestmark", [])
+    return {mark.name for mark in (marks if isinstance(marks, list) else [marks])}
+
+
+def _wants_the_sandbox(collector: pytest.Module | pytest.Class, obj: object) -> bool:
+    if not inspect.iscoroutinefunction(obj):
+        return False
+    marks = _marks_of(obj) | {marker.name for marker in collector.iter_markers()}
+    if marks & _ASYNC_MARKERS:
+        return False
+    return "sandbox" in marks or bool(_FIXTURES & set(inspect.signature(obj).parameters))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, None]:
+    """Mark ``async def`` tests using the sandbox with ``asyncio``, before pytest-asyncio looks.
+
+    pytest-asyncio's strict mode runs only marked async tests; without this a
+    test on these fixtures fails with "async def functions are not natively
+    supported" unless the project sets ``asyncio_mode = "auto"``.
+    """
+    if collector.funcnamefilter(name) and _wants_the_sandbox(collector, obj):
+        pytest.mark.asyncio(obj)
+    yield
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:

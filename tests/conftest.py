@@ -29,6 +29,19 @@ class FakeTime:
         self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def _no_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients read credentials and base URLs from these; a test sets them itself."""
+    for name in (
+        "DECISIONTELECOM_ACCESS_KEY",
+        "DECISIONTELECOM_BASE_URL",
+        "DECISIONTELECOM_SMS_LOGIN",
+        "DECISIONTELECOM_SMS_PASSWORD",
+        "DECISIONTELECOM_SMS_BASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()

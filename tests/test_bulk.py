@@ -743,8 +743,12 @@ async def test_requests_held_by_a_pause_leave_one_by_one(
     woke: list[float] = []
 
     async def sleep(seconds: float) -> None:
+        # A sleep suspends, as a real one does: every request takes its place
+        # in line while the pause lasts, before any of them wakes.
         nonlocal now
-        now = max(now, now + seconds)
+        wake_at = now + seconds
+        await asyncio.sleep(0)
+        now = max(now, wake_at)
 
     throttle = Throttle(rate_limit, sleep=sleep, clock=lambda: now)
     throttle.pause(2.0)

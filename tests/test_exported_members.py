@@ -5,6 +5,7 @@ Adding a public name means adding it here too (and to docs/api.md).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import pytest
@@ -21,6 +22,11 @@ EXPECTED = [
     "FieldProblem",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "Journal",
+    "JournalError",
+    "JournalMismatchError",
+    "JournalRecord",
+    "JournalState",
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
@@ -37,6 +43,7 @@ EXPECTED = [
     "SmsMessage",
     "SmsStatus",
     "SourceType",
+    "SqliteJournal",
     "StatusOutcome",
     "StatusTimeoutError",
     "TransportError",
@@ -57,6 +64,11 @@ FIXED = {
     "DecisionTelecomError",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "Journal",
+    "JournalError",
+    "JournalMismatchError",
+    "JournalRecord",
+    "JournalState",
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
@@ -115,3 +127,36 @@ def test_version() -> None:
     version = decisiontelecom_async.__version__
     assert isinstance(version, str)
     assert version.count(".") >= 2
+
+
+# The subpackages keep the names they had as single modules (issue 11).
+SUBPACKAGES = {
+    "decisiontelecom_async.sandbox": [
+        "DeliveredCallback",
+        "DropPhase",
+        "Sandbox",
+        "SandboxClock",
+        "SandboxConfig",
+        "SandboxConnectionDropped",
+        "SandboxMessage",
+        "SandboxStats",
+        "SandboxTransport",
+    ],
+    "decisiontelecom_async.callbacks": [
+        "Callback",
+        "CallbackApp",
+        "InboundMessage",
+        "StatusCallback",
+        "callback_app",
+        "callback_url",
+        "parse_callback",
+    ],
+}
+
+
+@pytest.mark.parametrize(("module_name", "names"), SUBPACKAGES.items())
+def test_subpackages_export_exactly_their_public_names(module_name: str, names: list[str]) -> None:
+    module = importlib.import_module(module_name)
+    assert module.__all__ == names
+    for name in names:
+        assert getattr(module, name).__doc__

@@ -155,7 +155,7 @@ def params_of(route: respx.Route, index: int = -1) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("login", "password"),
-    [("", PASSWORD), ("   ", PASSWORD), (LOGIN, ""), (None, PASSWORD), (LOGIN, 123)],
+    [("", PASSWORD), ("   ", PASSWORD), (LOGIN, ""), (42, PASSWORD), (LOGIN, 123)],
 )
 def test_credentials_are_required(login: Any, password: Any) -> None:
     with pytest.raises(ValueError, match="must be a non-empty string") as info:

@@ -115,3 +115,61 @@ async def test_a_retry_after_above_the_cap_stops_a_bulk_run(api: respx.MockRoute
     assert len(refused) + len(aborted) == 40
     assert all(isinstance(o.error.cause, RateLimitError) for o in aborted)  # type: ignore[union-attr]
     assert route.call_count <= 4  # what was in flight; nothing after the answer
+
+
+async def test_after_a_pause_the_line_ends_and_no_ceiling_caps_the_rate() -> None:
+    # Requests held by the pause leave one by one; a request that arrives
+    # when the pause is over owes that line nothing. (It used to join it: one
+    # 429 held a client without a rate_limit to 200 requests/s for good.)
+    from decisiontelecom_async._throttle import Throttle  # noqa: PLC0415
+
+    now = 100.0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal now
+        wake_at = now + seconds
+        await asyncio.sleep(0)  # every held request takes its place first
+        now = max(now, wake_at)
+
+    throttle = Throttle(None, sleep=sleep, clock=lambda: now)
+    throttle.pause(0.5)
+    await asyncio.gather(*(throttle.wait() for _ in range(50)))
+    ended = now
+    assert ended == pytest.approx(100.5 + 49 * 0.005)  # the held ones left one by one
+    for _ in range(400):  # a busy client: one new request after another
+        await throttle.wait()
+    assert now - ended < 0.01, f"400 requests took {now - ended:.2f} s of waiting"
+
+
+@pytest.mark.parametrize("ending", ["no-retries", "cancelled-while-waiting"])
+async def test_a_call_that_ends_without_its_retry_does_not_hold_back_later_calls(
+    api: respx.MockRouter, ending: str
+) -> None:
+    limited = httpx.Response(
+        429, json={**RATE_LIMITED, "status": 429}, headers={"Retry-After": "30"}
+    )
+    answered = asyncio.Event()
+    answers = iter([limited, httpx.Response(200, json=RECEIPT)])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        answered.set()
+        return next(answers)
+
+    route = api.post("/receive-viber").mock(side_effect=answer)
+    async with ViberClient(ACCESS_KEY) as client:
+        if ending == "no-retries":
+            with pytest.raises(RateLimitError):
+                await client.get_status(7, retry_policy=RetryPolicy(max_retries=0))
+        else:
+            call = asyncio.create_task(client.get_status(7))
+            async with asyncio.timeout(5):
+                await answered.wait()
+            await asyncio.sleep(0.05)  # into its Retry-After wait
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        client._throttle._resume_at = 0.0  # the wait is over; only an owed retry could hold back
+        async with asyncio.timeout(5):
+            receipt = await client.get_status(7)
+    assert receipt.message_id == 7
+    assert route.call_count == 2

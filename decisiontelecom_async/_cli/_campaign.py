@@ -14,7 +14,7 @@ import collections
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import click
 
@@ -39,6 +39,7 @@ from decisiontelecom_async._cli._options import (
     Service,
     check_delimiter,
     check_encoding,
+    rate_limit_option,
     service_options,
 )
 from decisiontelecom_async._cli._output import (
@@ -141,7 +142,9 @@ class CampaignRun:
         self.failures[error_label(error)] += 1
         self.writer.failed(line, receiver, error, outcome.attempts)
 
-    async def send(self, service: Service, *, concurrency: int, rate_limit: float | None) -> None:
+    async def send(
+        self, service: Service, *, concurrency: int, rate_limit: float | Literal["auto"] | None
+    ) -> None:
         """Send every row; record each outcome as it comes."""
         async with service.client(max_concurrency=concurrency, rate_limit=rate_limit) as client:
             outcomes = client.send_many(
@@ -178,7 +181,7 @@ async def run_campaign(
     *,
     sender: str | None,
     concurrency: int,
-    rate_limit: float | None,
+    rate_limit: float | Literal["auto"] | None,
     encoding: str = "utf-8-sig",
     delimiter: str | None = None,
 ) -> int:
@@ -252,7 +255,7 @@ async def run_campaign(
     show_default=True,
     help="Messages in flight at once.",
 )
-@click.option("--rate-limit", type=click.FloatRange(min=0.1), help="Requests per second ceiling.")
+@rate_limit_option
 @click.option(
     "--encoding",
     default="utf-8-sig",
@@ -271,7 +274,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     results: Path | None,
     sender: str | None,
     concurrency: int,
-    rate_limit: float | None,
+    rate_limit: float | Literal["auto"] | None,
     encoding: str,
     delimiter: str | None,
 ) -> None:

@@ -1,11 +1,11 @@
-"""Options the commands share: the service and its key, enum and delimiter values."""
+"""Options the commands share: the service and its key, enum, delimiter and rate values."""
 
 from __future__ import annotations
 
 import codecs
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import attrs
 import click
@@ -18,9 +18,11 @@ __all__ = [
     "ACCESS_KEY_ENV",
     "BASE_URL_ENV",
     "EnumParam",
+    "RateLimitParam",
     "Service",
     "check_delimiter",
     "check_encoding",
+    "rate_limit_option",
     "service_options",
 ]
 
@@ -138,6 +140,50 @@ class EnumParam(_EnumParamBase):
             return member
         choices = ", ".join(f"{_enum_name(m)} ({m.value})" for m in self.enum_type)
         return self.fail(f"{value!r} is not one of {choices}", param, ctx)
+
+
+if TYPE_CHECKING:
+    _RateParamBase = click.ParamType[float | Literal["auto"] | None]
+else:
+    _RateParamBase = click.ParamType
+
+
+class RateLimitParam(_RateParamBase):
+    """``auto`` (learn the service's limit), ``none`` (no ceiling), or requests a second."""
+
+    name = "auto|none|R"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | Literal["auto"] | None:
+        """Turn the text given into a client's ``rate_limit``, or fail saying what fits."""
+        if value is None or isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        if text in {"auto", "none"}:
+            return None if text == "none" else "auto"
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = 0.0
+        if not rate >= 0.1:  # noqa: PLR2004 - the smallest sensible ceiling; also refuses nan
+            self.fail(
+                f"{value!r} is not 'auto', 'none' or a number of requests/s >= 0.1", param, ctx
+            )
+        return rate
+
+
+rate_limit_option = click.option(
+    "--rate-limit",
+    type=RateLimitParam(),
+    default="auto",
+    show_default=True,
+    help=(
+        "Requests per second: 'auto' learns the service's limit from its 429s and holds "
+        "just under it, a number is a fixed ceiling, 'none' sets none."
+    ),
+)
+"""``--rate-limit auto|none|R``, ``auto`` by default (campaign and demo)."""
 
 
 def _enum_name(member: MessageType | SourceType) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ from cli._support import (
     start_campaign,
     write_campaign,
 )
+from decisiontelecom_async._cli._options import Service
 
 pytestmark = pytest.mark.network
 
@@ -364,3 +366,37 @@ def test_the_summary_counts_what_the_run_reports(served: ServedSandbox, tmp_path
     assert summary_figure(result.stderr, "sent") == "40"
     assert summary_figure(result.stderr, "failed") == "1"
     assert int(summary_figure(result.stderr, "throughput").replace(",", "")) > 0
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [([], "auto"), (["--rate-limit", "none"], None), (["--rate-limit", "50"], 50.0)],
+)
+def test_campaign_rate_limit_is_auto_unless_told(
+    served: ServedSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: list[str],
+    expected: object,
+) -> None:
+    seen: list[object] = []
+    original = Service.client
+
+    def client(self: Service, **options: Any) -> Any:
+        seen.append(options.get("rate_limit"))
+        return original(self, **options)
+
+    monkeypatch.setattr(Service, "client", client)
+    source = tmp_path / "one.csv"
+    source.write_text("receiver,text,sender\n380501234567,Hi,Shop\n", encoding="utf-8")
+    result = run("campaign", str(source), *given, base_url=served.base_url)
+    assert result.exit_code == 0, output(result)
+    assert seen == [expected]
+
+
+def test_a_bad_rate_limit_is_bad_usage(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text("receiver,text,sender\n380501234567,Hi,Shop\n", encoding="utf-8")
+    for bad in ("fast", "0", "-3", "nan"):
+        result = run("campaign", str(source), "--rate-limit", bad)
+        assert_one_error_line(result, code=2, says="'auto', 'none' or a number")

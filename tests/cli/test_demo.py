@@ -21,7 +21,7 @@ from decisiontelecom_async import (
 )
 from decisiontelecom_async._cli import _demo as _cli_demo
 from decisiontelecom_async._cli._demo import run_demo
-from decisiontelecom_async._cli._demo_report import DemoReport
+from decisiontelecom_async._cli._demo_report import DemoReport, Served, steady_rate
 from decisiontelecom_async._models import MessageReceipt
 
 pytestmark = pytest.mark.network
@@ -56,6 +56,73 @@ async def test_demo_counts_every_message_and_every_retry() -> None:
     assert "sandbox at http://127.0.0.1:" in text
     for label in ("delivered on Viber", "delivered by SMS fallback", "retries absorbed"):
         assert label in text
+
+
+async def test_demo_reports_the_learned_rate_and_the_429_share() -> None:
+    console = Console(file=io.StringIO(), width=120)
+    code = await run_demo(150, seed=2, console=console, time_scale=20)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert code == 0, text
+    learned = next(line for line in text.splitlines() if "rate learned (auto)" in line)
+    # 150 messages may never go above the limit: then there is nothing learned.
+    assert "req/s" in learned or "limit not reached" in learned
+    assert "sandbox limit 400/s" in learned
+    assert "answered 429 while sending" in text
+    assert "of the limit" in text
+    # (No steady throughput: 150 messages are sent within the 2 s warm-up.)
+    assert "CPU while sending" in text
+
+
+def test_demo_report_shows_the_learned_rate_only_once_a_429_taught_it() -> None:
+    def rendered(report: DemoReport) -> str:
+        console = Console(file=io.StringIO(), width=120)
+        console.print(report.table())
+        return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+    taught = DemoReport(
+        10,
+        sandbox_limit=400.0,
+        learned_rate=391.0,
+        served_sending=Served(rate_limited=3),
+        send_requests=100,
+    )
+    assert "391 req/s" in rendered(taught)
+    assert "3.0%" in rendered(taught)
+    untaught = DemoReport(10, sandbox_limit=400.0, learned_rate=1280.0, send_requests=100)
+    assert "limit not reached" in rendered(untaught)
+    assert "1,280" not in rendered(untaught)
+    fixed = DemoReport(10, rate_option=400.0, sandbox_limit=400.0)
+    assert "rate limit (fixed)" in rendered(fixed)
+    unlimited = DemoReport(10, rate_option=None, sandbox_limit=400.0)
+    assert re.search(r"rate limit\s+.\s+none", rendered(unlimited))
+
+
+def test_steady_throughput_leaves_out_the_warm_up_and_the_retry_tail() -> None:
+    # 100 outcomes in the warm-up, then 100 a second, then a tail of 10 late retries.
+    finished = [0.5] * 100 + [2.0 + i / 100 for i in range(1, 301)] + [10.0] * 10
+    assert steady_rate(finished) == pytest.approx(100.0)
+    assert steady_rate([0.1, 0.2]) == 0.0
+    assert steady_rate([]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [([], "auto"), (["--rate-limit", "none"], None), (["--rate-limit", "50"], 50.0)],
+)
+def test_demo_rate_limit_is_auto_unless_told(
+    monkeypatch: pytest.MonkeyPatch, given: list[str], expected: object
+) -> None:
+    seen: list[object] = []
+
+    async def fake_run_demo(messages: int, seed: int, **options: object) -> int:
+        del messages, seed
+        seen.append(options.get("rate_limit"))
+        return 0
+
+    monkeypatch.setattr(_cli_demo, "run_demo", fake_run_demo)
+    result = run("demo", *given, key=None)
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]
 
 
 def test_the_demo_gives_up_in_one_line_rather_than_hang(monkeypatch: pytest.MonkeyPatch) -> None:

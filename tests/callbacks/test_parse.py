@@ -17,8 +17,8 @@ from decisiontelecom_async import (
     ViberStatus,
     callbacks,
 )
-from decisiontelecom_async._callback_parse import callback_to_wire, tracking_data_for
 from decisiontelecom_async.callbacks import InboundMessage, StatusCallback, parse_callback
+from decisiontelecom_async.callbacks._parse import callback_to_wire, tracking_data_for
 
 # The vendor's page, "Get message from a user for 2Way messages" (trailing blanks trimmed).
 PAGE_REPLY = b"""{
@@ -337,6 +337,9 @@ def parses_or_refuses(body: Any) -> None:
         outcome = parse_callback(body)
     except UnexpectedResponseError as exc:
         outcome = exc
+    # Whatever comes back can be shown: no repr trips over a huge int or deep nesting.
+    assert repr(outcome)
+    assert str(outcome)
     if isinstance(outcome, UnexpectedResponseError):
         assert outcome.reason
     elif isinstance(outcome, InboundMessage):
@@ -374,3 +377,117 @@ def test_the_callbacks_module_exports_exactly_its_public_names() -> None:
         "parse_callback",
     ]
     assert all(hasattr(callbacks, name) for name in callbacks.__all__)
+
+
+# Issue 10, item 8: a decoded mapping is as hostile as raw bytes can be.
+HUGE = 10**5000  # past Python's int-to-str limit (4,300 digits)
+
+
+def deeply_nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message_id": HUGE, "status": 1},
+        {"message_id": -HUGE, "status": 1},
+        {"message_id": 5, "status": HUGE},
+        {"message_id": 5, "status": 1, "sms_message_id": HUGE},
+        {"message_id": 5, "status": 1, "sms_message_status": HUGE},
+        {"message_token": HUGE, "phone_number": "380501234567", "time": 1},
+        {"message_token": 1, "phone_number": HUGE, "time": 1},
+        {"message_token": 1, "phone_number": "380501234567", "time": HUGE},
+        {"message_token": 1, "phone_number": "380501234567", "time": -HUGE},
+        {"message_token": 1, "phone_number": "380501234567", "time": 1, "message": HUGE},
+        {"message_token": 1, "phone_number": "1", "time": 1, "message": {"text": HUGE}},
+        {"message_token": 1, "phone_number": "1", "time": 1, "message": {"tracking_data": HUGE}},
+        {"message_id": "x", "status": 1, "extra": HUGE},
+        {"message_id": deeply_nested(5000), "status": 1},
+        {"message_id": "x", "status": 1, "extra": deeply_nested(5000)},
+        {"message_id": float("nan"), "status": 1},
+        {"message_token": 1, "phone_number": "1", "time": float("inf")},
+        {"message_token": 1, "phone_number": "1", "time": float("nan")},
+    ],
+    ids=lambda body: ",".join(sorted(body)),
+)
+def test_a_hostile_mapping_is_refused_like_hostile_bytes(body: dict[str, Any]) -> None:
+    with pytest.raises(UnexpectedResponseError) as caught:
+        parse_callback(body)
+
+    assert caught.value.reason
+    # The excerpt of a refused body stays short, however large the value.
+    assert len(caught.value.body or "") < 400
+
+
+def test_a_reply_with_a_deeply_nested_message_object_still_arrives_and_shows() -> None:
+    # Unknown fields of "message" are ignored, however deep; the record stays printable.
+    body = {"message_token": 1, "phone_number": "1", "time": 1, "message": deeply_nested(5000)}
+
+    reply = parse_callback(body)
+
+    assert isinstance(reply, InboundMessage)
+    assert reply.text == ""
+    assert "InboundMessage" in repr(reply)
+
+
+def test_a_huge_message_id_is_named_in_the_reason_without_all_its_digits() -> None:
+    with pytest.raises(UnexpectedResponseError) as caught:
+        parse_callback({"message_id": HUGE, "status": 1})
+
+    assert "message_id" in caught.value.reason
+    assert len(caught.value.reason) < 400
+
+
+# Any JSON-like value, nested in mappings and lists, with the values that break
+# formatting or arithmetic: ints past the int-to-str limit, nan, inf, bools.
+hostile_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**4300, max_value=10**4400)
+    | st.integers(min_value=-(10**4400), max_value=-(10**4300))
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 2**63, 2**64, -1])
+    | st.text(max_size=30)
+)
+hostile_values = st.recursive(
+    hostile_leaves,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+hostile_callbacks = st.dictionaries(
+    st.sampled_from(
+        [
+            "message_token",
+            "phone_number",
+            "time",
+            "message",
+            "message_id",
+            "status",
+            "sms_message_id",
+            "sms_message_status",
+        ]
+    ),
+    hostile_values | st.dictionaries(st.sampled_from(["text", "tracking_data"]), hostile_values),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_callbacks | hostile_values)
+def test_hostile_mappings_parse_or_are_refused_never_anything_else(body: Any) -> None:
+    parses_or_refuses(body)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=100, max_value=3000), hostile_callbacks)
+def test_deeply_nested_mappings_parse_or_are_refused(depth: int, body: dict[str, Any]) -> None:
+    nested = deeply_nested(depth)
+    parses_or_refuses({**body, "extra": nested})
+    parses_or_refuses({**body, "message": nested})
+    parses_or_refuses({**body, "message_id": nested})

@@ -127,3 +127,49 @@ def test_the_documented_conftest_line_works_in_a_fresh_project(tmp_path: Path) -
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+def run_pytest(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter, our own files
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_plugin_line_alone_runs_async_tests_in_strict_mode(tmp_path: Path) -> None:
+    # A fresh project: no pytest configuration at all, so pytest-asyncio is in
+    # its default strict mode, and no test carries @pytest.mark.asyncio.
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["decisiontelecom_async.testing"]\n')
+    (tmp_path / "test_plain.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            from decisiontelecom_async import InsufficientBalanceError, ViberMessage
+
+            async def test_with_the_client(sandbox, sandbox_client):
+                await sandbox_client.send(ViberMessage("Shop", "380501234567", "Hi"))
+                assert sandbox.stats.sends_accepted == 1
+
+            @pytest.mark.sandbox(balance=0)
+            async def test_with_a_marker(sandbox_client):
+                with pytest.raises(InsufficientBalanceError):
+                    await sandbox_client.send(ViberMessage("Shop", "380501234567", "Hi"))
+
+            class TestInAClass:
+                async def test_sms(self, sandbox_sms_client):
+                    assert await sandbox_sms_client.send("380501234567", "Shop", "Hi") > 0
+
+            async def test_unrelated_async_test_is_left_alone():
+                pass
+            """
+        )
+    )
+    result = run_pytest(tmp_path)
+    # The test that asks for no sandbox fixture stays pytest-asyncio's business.
+    assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert "1 failed" in result.stdout or "1 skipped" in result.stdout, result.stdout
+    assert "test_unrelated_async_test_is_left_alone" in result.stdout

@@ -23,9 +23,11 @@ from decisiontelecom_async import (
     ServerError,
     SmsApiError,
     SmsErrorCode,
+    SmsMessage,
     SmsStatus,
     SourceType,
     TransportError,
+    ValidationError,
     ViberMessage,
     ViberStatus,
 )
@@ -594,6 +596,41 @@ async def test_sms_api_errors(box: Sandbox, params: dict[str, str], code: int) -
         response = await http.get(box.sms_base_url + "/send", params=query)
     assert response.text == f'["error",{code}]'
     assert box.stats.sms_errors == 1
+
+
+@pytest.mark.parametrize(
+    ("phone", "sender", "text"),
+    [
+        ("380501234567", "Shop", "Hi"),
+        ("380501234567", " Shop", "Hi"),
+        ("380501234567", "Shop ", "Hi"),
+        ("380501234567", "Sh@p", "Hi"),
+        ("380501234567", "Shop", "   "),
+        ("380501234567", "1234567890123456", "Hi"),
+        ("380501234567", "123456789012345", "Hi"),
+        ("380501234567", "Eleven Char", "Hi"),
+        ("0380501234", "Shop", "Hi"),
+        ("1234567", "Shop", "Hi"),
+        ("1234567890123456", "Shop", "Hi"),
+        ("٣٨٠٥٠١٢٣٤٥٦٧", "Shop", "Hi"),
+    ],
+)
+async def test_the_sandbox_refuses_exactly_the_sms_the_sdk_refuses(
+    box: Sandbox, phone: str, sender: str, text: str
+) -> None:
+    # One set of SMS rules: what SmsMessage accepts, the sandbox's SMS API accepts.
+    try:
+        SmsMessage(phone, sender, text)
+    except ValidationError:
+        sdk_accepts = False
+    else:
+        sdk_accepts = True
+    query = {"login": "sandbox-login", "password": "sandbox-password"}
+    query |= {"phone": phone, "sender": sender, "text": text}
+    async with httpx.AsyncClient(transport=box.transport()) as http:
+        response = await http.get(box.sms_base_url + "/send", params=query)
+
+    assert json.loads(response.text)[0] == ("msgid" if sdk_accepts else "error")
 
 
 async def test_sms_client_against_the_sandbox() -> None:

@@ -14,8 +14,12 @@ import enum
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from decisiontelecom_async._sandbox_state import Span, draw, seeded_random
+from decisiontelecom_async.sandbox._state import draw, seeded_random
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = ["DropPhase", "Faults", "TokenBucket"]
 
@@ -68,23 +72,11 @@ class Faults:
     """Seeded decisions for every fault knob."""
 
     def __init__(
-        self,
-        *,
-        seed: int,
-        rate_limit: float | None,
-        server_error_share: float,
-        error_in_200_share: float,
-        latency: Span,
-        drop_connection_share: float,
-        drop_connection_phase: DropPhase,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, config: SandboxConfig, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
+        seed, rate_limit = config.seed, config.rate_limit
         self.bucket = None if rate_limit is None else TokenBucket(rate_limit, monotonic)
-        self.server_error_share = server_error_share
-        self.error_in_200_share = error_in_200_share
-        self.latency = latency
-        self.drop_connection_share = drop_connection_share
-        self.drop_connection_phase = drop_connection_phase
+        self.config = config
         self._server_errors = seeded_random(seed, "server_error")
         self._errors_in_200 = seeded_random(seed, "error_in_200")
         self._latency = seeded_random(seed, "latency")
@@ -92,17 +84,17 @@ class Faults:
 
     def latency_now(self) -> float:
         """How long this request takes before it is handled."""
-        return draw(self._latency, self.latency)
+        return draw(self._latency, self.config.latency)
 
     def drop(self) -> DropPhase | None:
         """Whether (and when) to drop this request's connection."""
         roll = self._drops.random()
         phase_roll = self._drops.random()
-        if roll >= self.drop_connection_share:
+        if roll >= self.config.drop_connection_share:
             return None
-        if self.drop_connection_phase is DropPhase.EITHER:
+        if self.config.drop_connection_phase is DropPhase.EITHER:
             return DropPhase.BEFORE if phase_roll < 0.5 else DropPhase.AFTER  # noqa: PLR2004
-        return self.drop_connection_phase
+        return self.config.drop_connection_phase
 
     def retry_after(self) -> float | None:
         """None when the request is within the rate limit, else the seconds to wait."""
@@ -114,10 +106,10 @@ class Faults:
 
     def server_error(self) -> bool:
         """Whether to answer this request with a 500."""
-        return self._server_errors.random() < self.server_error_share
+        return self._server_errors.random() < self.config.server_error_share
 
     def error_in_200(self) -> bool | None:
         """None, or which error object to answer inside an HTTP 200 (True: rate limit)."""
         roll = self._errors_in_200.random()
         kind = self._errors_in_200.random() < 0.5  # noqa: PLR2004
-        return kind if roll < self.error_in_200_share else None
+        return kind if roll < self.config.error_in_200_share else None

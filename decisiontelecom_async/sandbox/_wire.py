@@ -5,6 +5,9 @@ not through :class:`ViberMessage`: the point of the sandbox is to catch a
 client (this SDK's or anyone's) that puts something on the wire the service
 refuses. The first broken parameter, in the order the vendor page lists them,
 is named in the answer, as the service does: ``Invalid Parameter: <wire name>``.
+The limits are the SDK's own (:mod:`~decisiontelecom_async._rules`, the SMS
+length rules), and an SMS API ``send`` is checked by :class:`SmsMessage`
+itself, so the sandbox and the SDK never disagree on what is valid.
 
 Where the page contradicts itself the sandbox takes the permissive reading
 and says so: its own example sends ``image`` and a button with
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import string
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -25,7 +27,7 @@ from typing import Any, Final
 import attrs
 
 from decisiontelecom_async._enums import MessageType, SmsErrorCode, SourceType
-from decisiontelecom_async._errors import FieldProblem
+from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._rules import (
     MAX_ADDRESS,
     MAX_BUTTON_CAPTION,
@@ -36,6 +38,7 @@ from decisiontelecom_async._rules import (
     check_text_field,
 )
 from decisiontelecom_async._sms_length import SmsEncoding, measure_sms
+from decisiontelecom_async._sms_models import SmsMessage
 
 __all__ = [
     "SendRequest",
@@ -80,11 +83,6 @@ UNAUTHORIZED_JSON: Final = {
 NOT_FOUND: Final = {"name": "Not Found", "message": "Page not found.", "code": 0, "status": 404}
 
 _IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
-_MIN_PHONE = 7
-_MAX_PHONE = 15
-_MAX_ALPHANUMERIC_SENDER = 11
-_MAX_NUMERIC_SENDER = 15
-_SENDER_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .-_&")
 
 
 def json_bytes(value: object) -> bytes:
@@ -298,21 +296,30 @@ def check_sms_credentials(query: Mapping[str, str], login: str, password: str) -
 
 
 def validate_sms_send(query: Mapping[str, str]) -> int:
-    """Check an SMS API ``send``; return how many SMS parts its text bills."""
+    """Check an SMS API ``send``; return how many SMS parts its text bills.
+
+    The rules are the SDK's own (:class:`SmsMessage`), so the sandbox refuses
+    exactly what the SDK refuses before sending; only the mapping onto the
+    service's error codes is the sandbox's.
+    """
     phone = query.get("phone", "")
-    if not phone or not (phone.isascii() and phone.isdigit()):
-        raise SmsRefused(SmsErrorCode.INVALID_NUMBER)
-    if not _MIN_PHONE <= len(phone) <= _MAX_PHONE or phone.startswith("0"):
-        raise SmsRefused(SmsErrorCode.INVALID_PHONE_NUMBER)
-    sender = query.get("sender", "")
-    numeric = sender.isascii() and sender.isdigit()
-    limit = _MAX_NUMERIC_SENDER if numeric else _MAX_ALPHANUMERIC_SENDER
-    if not sender.strip() or len(sender) > limit or not set(sender) <= _SENDER_CHARACTERS:
-        raise SmsRefused(SmsErrorCode.INCORRECT_SENDER)
-    text = query.get("text", "")
-    if not text.strip():
-        raise SmsRefused(SmsErrorCode.EMPTY_TEXT)
-    return measure_sms(text).parts
+    try:
+        message = SmsMessage(phone, query.get("sender", ""), query.get("text", ""))
+    except ValidationError as exc:
+        raise SmsRefused(_sms_refusal(exc.fields, phone)) from None
+    return message.parts
+
+
+def _sms_refusal(fields: tuple[str, ...], phone: str) -> SmsErrorCode:
+    # The service names the first broken parameter, in the order phone,
+    # sender, text; a phone that is not digits at all has its own code.
+    if "phone" in fields:
+        if not (phone.isascii() and phone.isdigit()):
+            return SmsErrorCode.INVALID_NUMBER
+        return SmsErrorCode.INVALID_PHONE_NUMBER
+    if "sender" in fields:
+        return SmsErrorCode.INCORRECT_SENDER
+    return SmsErrorCode.EMPTY_TEXT
 
 
 def sms_message_id(query: Mapping[str, str]) -> int:

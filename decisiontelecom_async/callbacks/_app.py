@@ -22,15 +22,15 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, MutableMapping
 from typing import Any, TypeAlias, TypeVar
 
-from decisiontelecom_async._callback_dedup import Deduplicator
-from decisiontelecom_async._callback_guard import NetworkSpec, SourceCheck, TokenCheck
-from decisiontelecom_async._callback_parse import (
+from decisiontelecom_async._errors import UnexpectedResponseError
+from decisiontelecom_async.callbacks._dedup import Deduplicator
+from decisiontelecom_async.callbacks._guard import NetworkSpec, SourceCheck, TokenCheck
+from decisiontelecom_async.callbacks._parse import (
     Callback,
     InboundMessage,
     StatusCallback,
     parse_callback,
 )
-from decisiontelecom_async._errors import UnexpectedResponseError
 
 __all__ = ["CallbackApp", "InboundHandler", "StatusHandler"]
 

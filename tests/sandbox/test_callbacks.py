@@ -17,6 +17,7 @@ from decisiontelecom_async import (
     ViberStatus,
 )
 from decisiontelecom_async.callbacks import InboundMessage, StatusCallback, parse_callback
+from decisiontelecom_async.callbacks._parse import callback_to_wire
 from decisiontelecom_async.sandbox import Sandbox
 
 CALLBACK_URL = "https://receiver.example/viber-callback"
@@ -88,6 +89,10 @@ async def test_status_changes_and_a_reply_arrive_in_order() -> None:
     assert box.stats.callbacks_delivered == 3
     assert box.stats.replies_delivered == 1
     assert [c.kind for c in box.callbacks] == ["status", "status", "reply"]
+    # The sandbox writes its bodies on its own; the SDK's encoding must agree with
+    # them (the page allows the sms_* fields absent or null: the sandbox sends null).
+    sent_bodies = [{k: v for k, v in body.items() if v is not None} for body in receiver.bodies]
+    assert [callback_to_wire(callback) for callback in receiver.parsed] == sent_bodies
 
 
 async def test_a_status_callback_has_the_receipt_fields() -> None:

@@ -17,17 +17,17 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from decisiontelecom_async import MessageType, SmsStatus, ViberStatus
-from decisiontelecom_async._callback_app import Scope
 from decisiontelecom_async.callbacks import (
     InboundMessage,
     StatusCallback,
     callback_app,
     callback_url,
 )
+from decisiontelecom_async.callbacks._app import Scope
 
 pytestmark = pytest.mark.network
 
-DOCS_PAGE = Path(__file__).parent.parent / "docs" / "callbacks.md"
+DOCS_PAGE = Path(__file__).parents[2] / "docs" / "callbacks.md"
 TOKEN = "docs-token-0123456789abcdef"
 PAGE_REPLY = {
     "message_token": 44444444444444,

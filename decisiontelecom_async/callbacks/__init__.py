@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from decisiontelecom_async._callback_app import (
+from decisiontelecom_async.callbacks._app import (
     DEFAULT_DEDUP_SIZE,
     DEFAULT_DEDUP_TTL,
     DEFAULT_MAX_BODY_SIZE,
@@ -37,8 +37,8 @@ from decisiontelecom_async._callback_app import (
     InboundHandler,
     StatusHandler,
 )
-from decisiontelecom_async._callback_guard import NetworkSpec, callback_url
-from decisiontelecom_async._callback_parse import (
+from decisiontelecom_async.callbacks._guard import NetworkSpec, callback_url
+from decisiontelecom_async.callbacks._parse import (
     Callback,
     InboundMessage,
     StatusCallback,

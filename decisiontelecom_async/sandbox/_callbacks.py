@@ -15,13 +15,16 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
-from decisiontelecom_async._sandbox_app import SandboxStats
-from decisiontelecom_async._sandbox_state import Event, EventKind
+from decisiontelecom_async.sandbox._app import SandboxStats
+from decisiontelecom_async.sandbox._state import Event, EventKind
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = ["CallbackOutbox", "DeliveredCallback"]
 
@@ -59,21 +62,20 @@ class CallbackOutbox:
 
     def __init__(
         self,
+        config: SandboxConfig,
         *,
         client_factory: Callable[[], httpx.AsyncClient],
         stats: SandboxStats,
-        attempts: int,
-        backoff: float,
-        history: int,
     ) -> None:
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
-        self._attempts = attempts
-        self._backoff = backoff
+        self._config = config
         self._heap: list[tuple[float, int, _Delivery]] = []
         self._seq = itertools.count()
         self._stats = stats
-        self.history: collections.deque[DeliveredCallback] = collections.deque(maxlen=history)
+        self.history: collections.deque[DeliveredCallback] = collections.deque(
+            maxlen=config.callback_history
+        )
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -132,7 +134,7 @@ class CallbackOutbox:
             self._record(delivery, delivered=True)
             return True
         self._stats.callback_failures += 1
-        if delivery.attempts >= self._attempts:
+        if delivery.attempts >= self._config.callback_attempts:
             self._stats.callbacks_abandoned += 1
             logger.warning(
                 "sandbox: gave up on a %s callback for message %d to %s after %d attempts (%s)",
@@ -144,7 +146,7 @@ class CallbackOutbox:
             )
             self._record(delivery, delivered=False)
             return False
-        wait = self._backoff * 2 ** (delivery.attempts - 1)
+        wait = self._config.callback_backoff * 2 ** (delivery.attempts - 1)
         logger.debug(
             "sandbox: %s callback to %s failed (%s); retrying in %.2fs",
             event.kind.value,

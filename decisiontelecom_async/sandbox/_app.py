@@ -18,17 +18,17 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import attrs
 import httpx
 
 from decisiontelecom_async._enums import SmsErrorCode
-from decisiontelecom_async._sandbox_faults import DropPhase, Faults
-from decisiontelecom_async._sandbox_state import SandboxState
-from decisiontelecom_async._sandbox_wire import (
+from decisiontelecom_async._errors import SandboxConnectionDropped
+from decisiontelecom_async.sandbox._faults import DropPhase, Faults
+from decisiontelecom_async.sandbox._state import SandboxState
+from decisiontelecom_async.sandbox._wire import (
     BALANCE_EMPTY,
     INTERNAL_ERROR,
     NOT_FOUND,
@@ -48,6 +48,9 @@ from decisiontelecom_async._sandbox_wire import (
     validate_sms_send,
     validate_status_lookup,
 )
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = [
     "SMS_PREFIX",
@@ -153,40 +156,24 @@ class SandboxReply:
 _DROPPED = SandboxReply(status=0, drop=True)
 
 
-@attrs.frozen
-class AppSettings:
-    """The parts of the configuration the request handling reads."""
-
-    access_key: str
-    sms_login: str
-    sms_password: str
-    unauthorized_body: Literal["empty", "text", "json"]
-    sms_credit: Decimal
-    currency: str
-
-
-class SandboxConnectionDropped(Exception):
-    """Raised by the ASGI interface where a real server would drop the connection."""
-
-
 class SandboxApp:
     """Request handling for the Viber + SMS API and the SMS API."""
 
     def __init__(
         self,
         *,
-        settings: AppSettings,
+        config: SandboxConfig,
         state: SandboxState,
         faults: Faults,
         stats: SandboxStats,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.state = state
         self.faults = faults
         self.stats = stats
         self._sleep = sleep
-        self._accepted_tokens = self._tokens_for(settings.access_key)
+        self._accepted_tokens = self._tokens_for(config.access_key)
 
     @staticmethod
     def _tokens_for(access_key: str) -> frozenset[str]:
@@ -265,7 +252,7 @@ class SandboxApp:
 
     def _unauthorized(self) -> SandboxReply:
         headers = (("www-authenticate", 'Basic realm="api"'),)
-        kind = self.settings.unauthorized_body
+        kind = self.config.unauthorized_body
         if kind == "json":
             return SandboxReply.json(401, error_object(UNAUTHORIZED_JSON), headers)
         if kind == "text":
@@ -338,7 +325,7 @@ class SandboxApp:
     def _sms_call(self, call: Callable[[dict[str, str]], bytes], raw_query: str) -> SandboxReply:
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         try:
-            check_sms_credentials(query, self.settings.sms_login, self.settings.sms_password)
+            check_sms_credentials(query, self.config.sms_login, self.config.sms_password)
             body = call(query)
         except SmsRefused as refused:
             self.stats.sms_errors += 1
@@ -362,8 +349,8 @@ class SandboxApp:
         return sms_pair("status", str(int(status)))
 
     def _sms_balance(self, _: dict[str, str]) -> bytes:
-        settings = self.settings
-        return sms_balance(self.state.sms_money, settings.sms_credit, settings.currency)
+        config = self.config
+        return sms_balance(self.state.sms_money, config.sms_credit, config.currency)
 
     # -- ASGI ------------------------------------------------------------------
 

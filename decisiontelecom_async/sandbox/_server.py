@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import h11
 
-from decisiontelecom_async._sandbox_app import SandboxReply, SandboxRequest
+from decisiontelecom_async.sandbox._app import SandboxReply, SandboxRequest
 
 __all__ = ["LoopbackServer"]
 

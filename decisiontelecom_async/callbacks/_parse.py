@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from decisiontelecom_async._converter import parse_id, receipt_from_wire
-from decisiontelecom_async._errors import UnexpectedResponseError
+from decisiontelecom_async._errors import UnexpectedResponseError, shown
 from decisiontelecom_async._models import MessageReceipt
 from decisiontelecom_async._numbers import MAX_ID
 
@@ -48,6 +48,7 @@ __all__ = [
 # 1e11 seconds is the year 5138: a larger time can only be in milliseconds.
 _MILLISECONDS_FROM = 100_000_000_000
 _TRACKING_ID = re.compile(r"\s*tracking_id\s*:\s*(\d{1,20})\s*", re.ASCII)
+_PHONE_BOUND = 10**20
 _SECONDS = re.compile(r"\d{1,20}(\.\d{1,9})?", re.ASCII)
 
 
@@ -146,7 +147,8 @@ def parse_callback(body: bytes | bytearray | memoryview | str | Mapping[str, Any
 def callback_to_wire(callback: Callback) -> dict[str, Any]:
     """The JSON object the service POSTs for ``callback``; the inverse of :func:`parse_callback`.
 
-    Unset optional fields are left out. The sandbox posts exactly this.
+    Unset optional fields are left out. The sandbox writes its bodies on its
+    own, from the vendor page; a test holds them equal to this.
     """
     if isinstance(callback, InboundMessage):
         message: dict[str, Any] = {"text": callback.text}
@@ -185,7 +187,8 @@ class _Text:
             return body
         if isinstance(body, bytes):
             return body.decode("utf-8", errors="replace")
-        return repr(body)
+        # A decoded mapping may hold what repr() cannot show (huge ints, deep nesting).
+        return shown(body, body=True)
 
 
 def _decode(body: object) -> tuple[Mapping[str, Any], _Text]:
@@ -222,15 +225,17 @@ def _inbound(obj: Mapping[str, Any]) -> InboundMessage:
     if message is None:
         message = {}
     elif not isinstance(message, Mapping):
-        raise UnexpectedResponseError(f"message is not an object: {message!r}")
+        raise UnexpectedResponseError(f"message is not an object: {shown(message)}")
     text = message.get("text")
     if text is None:
         text = ""
     elif not isinstance(text, str):
-        raise UnexpectedResponseError(f"message.text is not a string: {text!r}")
+        raise UnexpectedResponseError(f"message.text is not a string: {shown(text)}")
     tracking_data = message.get("tracking_data")
     if tracking_data is not None and not isinstance(tracking_data, str):
-        raise UnexpectedResponseError(f"message.tracking_data is not a string: {tracking_data!r}")
+        raise UnexpectedResponseError(
+            f"message.tracking_data is not a string: {shown(tracking_data)}"
+        )
     return InboundMessage(
         message_token=parse_id(obj["message_token"], "message_token"),
         phone_number=_phone(obj.get("phone_number")),
@@ -242,13 +247,15 @@ def _inbound(obj: Mapping[str, Any]) -> InboundMessage:
 
 
 def _phone(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    # The bound keeps str() below Python's int-to-str limit; a phone number
+    # has at most 15 digits (E.164).
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _PHONE_BOUND:
         return str(value)
     if isinstance(value, str) and value.strip():
         return value.strip()
     if value is None:
         raise UnexpectedResponseError("the reply has no 'phone_number'")
-    raise UnexpectedResponseError(f"phone_number is not a phone number: {value!r}")
+    raise UnexpectedResponseError(f"phone_number is not a phone number: {shown(value)}")
 
 
 def _time(value: object) -> datetime:
@@ -260,7 +267,7 @@ def _time(value: object) -> datetime:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value
     else:
-        raise UnexpectedResponseError(f"time is not a Unix timestamp: {value!r}")
+        raise UnexpectedResponseError(f"time is not a Unix timestamp: {shown(value)}")
     try:
         if seconds >= _MILLISECONDS_FROM:
             seconds /= 1000
@@ -268,7 +275,7 @@ def _time(value: object) -> datetime:
             return datetime.fromtimestamp(seconds, tz=UTC)
     except (ValueError, OverflowError, OSError):
         pass
-    raise UnexpectedResponseError(f"time is not a Unix timestamp: {value!r}")
+    raise UnexpectedResponseError(f"time is not a Unix timestamp: {shown(value)}")
 
 
 def _status(obj: Mapping[str, Any]) -> StatusCallback:

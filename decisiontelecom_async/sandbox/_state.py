@@ -10,6 +10,12 @@ sandbox knows when to POST the next change.
 Records are small slotted objects; request bodies are kept only for the most
 recent messages, and everything older than the status window is dropped, so a
 run of hundreds of thousands of messages stays within tens of megabytes.
+
+The callback bodies (:func:`_receipt_body`, :meth:`SandboxState._reply_body`)
+are written here from the vendor page, on purpose not through
+:func:`~decisiontelecom_async.callbacks._parse.callback_to_wire`: an
+independent encoding is what catches the SDK's parser and encoder drifting
+from the page together. A test holds the two to the same bodies.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import heapq
 import random
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from decisiontelecom_async._enums import SmsStatus, ViberStatus
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.sandbox._config import SandboxConfig
 
 __all__ = [
     "MAX_ID",
@@ -258,41 +266,18 @@ class Event:
     body: dict[str, Any]
 
 
-@attrs.define
-class Outcomes:
-    """The shares and delays that decide each message's future."""
-
-    delivery_delay: Span
-    undelivered_share: float
-    rejected_share: float
-    sms_delivered_share: float
-    reply_share: float
-    reply_delay: Span
-    reply_texts: tuple[str, ...]
-
-
 class SandboxState:
     """Every message the sandbox accepted in the status window, and their futures."""
 
-    def __init__(
-        self,
-        *,
-        seed: int,
-        clock: SandboxClock,
-        outcomes: Outcomes,
-        status_window: float,
-        keep_bodies: int,
-        sms_money: Decimal,
-        sms_price: Decimal,
-        sends_allowed: int | None,
-    ) -> None:
+    def __init__(self, config: SandboxConfig, clock: SandboxClock) -> None:
+        # The shares, delays and limits are read from ``config`` where they are
+        # used; only what changes while the sandbox runs is held here.
+        seed = config.seed
         self.clock = clock
-        self.outcomes = outcomes
-        self.status_window = status_window
-        self.keep_bodies = keep_bodies
-        self.sms_money = sms_money
-        self.sms_price = sms_price
-        self.sends_left = sends_allowed
+        self.config = config
+        self.status_window = config.status_window.total_seconds()
+        self.sms_money = config.sms_balance
+        self.sends_left = config.balance
         self._ids = seeded_random(seed, "ids")
         self._fates = seeded_random(seed, "fate")
         self._delays = seeded_random(seed, "delay")
@@ -363,7 +348,7 @@ class SandboxState:
         """Store a validated ``send-viber`` body; return its new id."""
         self.prune()
         now = self.clock.now()
-        outcomes = self.outcomes
+        outcomes = self.config
         delay = draw(self._delays, outcomes.delivery_delay)
         roll = self._fates.random()
         if roll < outcomes.rejected_share:
@@ -404,10 +389,10 @@ class SandboxState:
         )
         self._viber[message_id] = record
         self._viber_order.append(message_id)
-        if self.keep_bodies:
+        if self.config.keep_bodies:
             self._bodies[message_id] = body
             self._body_order.append(message_id)
-            while len(self._body_order) > self.keep_bodies:
+            while len(self._body_order) > self.config.keep_bodies:
                 del self._bodies[self._body_order.popleft()]
         if callback_url is not None:
             self._schedule(record, 0)
@@ -489,7 +474,7 @@ class SandboxState:
             "phone_number": record.receiver,
             "time": int(when),
             "message": {
-                "text": self._replies.choice(self.outcomes.reply_texts),
+                "text": self._replies.choice(self.config.reply_texts),
                 "tracking_data": f"tracking_id:{record.message_id}",
             },
         }
@@ -498,15 +483,15 @@ class SandboxState:
 
     def sms_parts_affordable(self, parts: int) -> bool:
         """Whether the SMS balance pays for ``parts`` SMS."""
-        return self.sms_money >= self.sms_price * parts
+        return self.sms_money >= self.config.sms_price * parts
 
     def accept_sms(self, parts: int) -> int:
         """Store an SMS API message (already paid for); return its id."""
         self.prune()
         now = self.clock.now()
-        self.sms_money -= self.sms_price * parts
-        delay = draw(self._delays, self.outcomes.delivery_delay)
-        delivered = self._sms.random() < self.outcomes.sms_delivered_share
+        self.sms_money -= self.config.sms_price * parts
+        delay = draw(self._delays, self.config.delivery_delay)
+        delivered = self._sms.random() < self.config.sms_delivered_share
         message_id = self._new_id()
         self._sms_api[message_id] = _SmsRecord(now, now + delay, delivered)
         self._sms_order.append(message_id)

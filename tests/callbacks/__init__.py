@@ -1,0 +1,1 @@
+"""Tests of decisiontelecom_async.callbacks, one file a module."""

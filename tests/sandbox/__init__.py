@@ -1,0 +1,1 @@
+"""Tests of decisiontelecom_async.sandbox, one file a module."""
