@@ -16,6 +16,7 @@ naming the line it starts on; it never stops the rows after it.
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import enum
 import itertools
@@ -30,6 +31,8 @@ from decisiontelecom_async import (
     DecisionTelecomError,
     MessageType,
     SourceType,
+    TransportError,
+    UnexpectedResponseError,
     ValidationError,
     ViberMessage,
 )
@@ -46,6 +49,7 @@ __all__ = [
     "error_label",
     "parse_enum_text",
     "scan_file",
+    "status_of",
 ]
 
 CSV_COLUMNS = (
@@ -295,40 +299,72 @@ class ResultWriter:
     """Writes the results CSV: one row per input row, its id or its error.
 
     ``status`` is ``sent``, ``invalid`` (the row could not become a message),
-    ``failed`` (the service refused it or could not be reached) or
-    ``not_sent`` (the campaign had stopped: ``CampaignAborted``).
+    ``failed`` (the service refused it or could not be reached: it was not
+    accepted), ``unknown`` (the request left and no usable answer came back:
+    it may have been accepted) or ``not_sent`` (the campaign had stopped:
+    ``CampaignAborted``).
 
     Every row is flushed to the file as it is written, so a row is on disk
     (in the operating system's hands) as soon as its outcome is known: a
     process killed outright (``kill -9``) loses no row it recorded. That
     costs about 1.5 microseconds a row, nothing beside a request.
+    :attr:`statuses` and :attr:`reasons` count what was written.
     """
 
     def __init__(self, handle: IO[str]) -> None:
         self._writer = csv.writer(handle)
         self._handle = handle
-        self._write(RESULT_COLUMNS)
+        self.statuses: collections.Counter[str] = collections.Counter()
+        """Rows written, by status."""
+        self.reasons: collections.Counter[str] = collections.Counter()
+        """Rows neither sent nor unknown, by reason (``invalid row`` or the error's type)."""
+        self._writer.writerow(RESULT_COLUMNS)
+        self._handle.flush()
 
-    def _write(self, row: tuple[object, ...]) -> None:
-        self._writer.writerow(row)
+    def row(  # noqa: PLR0917 - one parameter per column
+        self,
+        line: int,
+        receiver: str,
+        status: str,
+        message_id: int | None,
+        error_type: str,
+        error: str,
+        attempts: int,
+    ) -> None:
+        """Write one result row as it is, and count it."""
+        self.statuses[status] += 1
+        if status not in {"sent", "unknown"}:
+            self.reasons["invalid row" if status == "invalid" else error_type] += 1
+        shown_id = "" if message_id is None else message_id
+        self._writer.writerow((line, receiver, status, shown_id, error_type, error, attempts))
         self._handle.flush()
 
     def sent(self, line: int, receiver: str, message_id: int, attempts: int) -> None:
         """Record a message the service accepted."""
-        self._write((line, receiver, "sent", message_id, "", "", attempts))
+        self.row(line, receiver, "sent", message_id, "", "", attempts)
 
     def invalid(self, row: BadRow) -> None:
         """Record a row that could not become a message."""
-        self._write((row.line, row.receiver, "invalid", "", "ValidationError", row.reason, 0))
+        self.row(row.line, row.receiver, "invalid", None, "ValidationError", row.reason, 0)
 
     def failed(self, line: int, receiver: str, error: DecisionTelecomError, attempts: int) -> None:
-        """Record a message that was not sent, with the reason."""
-        status = "not_sent" if isinstance(error, CampaignAborted) else "failed"
-        self._write((line, receiver, status, "", type(error).__name__, str(error), attempts))
+        """Record a message that was not sent, or may have been, with the reason."""
+        self.row(line, receiver, status_of(error), None, type(error).__name__, str(error), attempts)
 
     def flush(self) -> None:
         """Push buffered rows to the file."""
         self._handle.flush()
+
+
+def status_of(error: DecisionTelecomError) -> str:
+    """The results ``status`` of an outcome's error: ``not_sent``, ``unknown`` or ``failed``."""
+    if isinstance(error, CampaignAborted):
+        return "not_sent"
+    if isinstance(error, TransportError) and error.outcome_unknown:
+        return "unknown"
+    if isinstance(error, UnexpectedResponseError):
+        return "unknown"  # an answer came, but it says neither "accepted" nor "refused"
+    return "failed"
 
 
 def error_label(error: DecisionTelecomError | BadRow) -> str:

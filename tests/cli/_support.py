@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import csv
 import http.server
 import io
@@ -140,11 +141,17 @@ class CountingServer:
     """A loopback stand-in that accepts every send with a fresh id, a little slowly.
 
     It runs in threads of its own, so it keeps answering while the test waits
-    on the subprocess; :attr:`ids` are the ids it handed out, in order.
+    on the subprocess; :attr:`ids` are the ids it handed out, in order, and
+    :attr:`receivers` how many sends it accepted for each receiver. A
+    receiver in :attr:`drop_once` has its first request read and then its
+    connection closed unanswered (the answer lost, the message accepted).
     """
 
     def __init__(self, delay: float) -> None:
         self.ids: list[int] = []
+        self.receivers: collections.Counter[str] = collections.Counter()
+        self.by_id: dict[int, str] = {}
+        self.drop_once: set[str] = set()
         self.lock = threading.Lock()
         counting = self
 
@@ -152,11 +159,19 @@ class CountingServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver = str(json.loads(body).get("destination_addr"))
                 time.sleep(delay)
                 with counting.lock:
                     message_id = 7_000_000 + len(counting.ids)
                     counting.ids.append(message_id)
+                    counting.receivers[receiver] += 1
+                    counting.by_id[message_id] = receiver
+                    dropped = receiver in counting.drop_once
+                    counting.drop_once.discard(receiver)
+                if dropped:
+                    self.close_connection = True
+                    return
                 data = json.dumps({"message_id": message_id}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -175,6 +190,10 @@ class CountingServer:
     def accepted(self) -> set[int]:
         with self.lock:
             return set(self.ids)
+
+    def accepted_receivers(self) -> collections.Counter[str]:
+        with self.lock:
+            return collections.Counter(self.receivers)
 
     def wait_for(self, count: int, process: subprocess.Popen[str]) -> None:
         for _ in range(6000):
@@ -199,7 +218,7 @@ def write_campaign(path: Path, rows: int) -> None:
 
 
 def start_campaign(
-    server: CountingServer, source: Path, results: Path, concurrency: int
+    server: CountingServer, source: Path, results: Path, concurrency: int, *extra: str
 ) -> subprocess.Popen[str]:
     env = script_env(
         DECISIONTELECOM_ACCESS_KEY=SANDBOX_KEY,
@@ -218,6 +237,7 @@ def start_campaign(
             str(concurrency),
             "--max-retries",
             "0",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

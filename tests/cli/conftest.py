@@ -19,6 +19,7 @@ if _MISSING:
         "_support.py",
         "test_app.py",
         "test_campaign.py",
+        "test_campaign_journal.py",
         "test_demo.py",
         "test_errors.py",
         "test_sandbox.py",
