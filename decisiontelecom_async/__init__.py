@@ -8,6 +8,7 @@
         message_id = await client.send(ViberMessage("Shop", "380501234567", "Hello"))
 """
 
+from decisiontelecom_async._bulk_run import BulkRun
 from decisiontelecom_async._enums import (
     MessageType,
     SmsErrorCode,
@@ -37,6 +38,7 @@ from decisiontelecom_async._journal._base import Journal, JournalRecord, Journal
 from decisiontelecom_async._journal._sqlite import SqliteJournal
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, StatusOutcome, ViberMessage
 from decisiontelecom_async._progress import BulkProgress
+from decisiontelecom_async._http._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms
@@ -48,6 +50,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BulkProgress",
+    "BulkRun",
     "CampaignAborted",
     "DecisionTelecomError",
     "FieldProblem",
@@ -61,6 +64,7 @@ __all__ = [
     "MessageReceipt",
     "MessageType",
     "RateLimitError",
+    "Redactor",
     "RetryPolicy",
     "SendOutcome",
     "ServerError",

@@ -158,8 +158,10 @@ class _Run(Generic[_I, _R, _O]):
         progress_interval: float,
         name: str,
         writes: bool = False,
+        stop_when: Callable[[_O], bool] | None = None,
     ) -> None:
         self._client = client
+        self._stop_when = stop_when
         self._writes = writes
         self._sync_items: Iterator[_I] | None = None
         self._async_items: AsyncIterator[_I] | None = None
@@ -376,6 +378,25 @@ class _Run(Generic[_I, _R, _O]):
             self._retried += attempts - 1
         self.ready.append(outcome)
         self.wake()
+        if self._stop_when is not None and not self.halted and self.failure is None:
+            self._ask_stop_when(outcome, error)
+
+    def _ask_stop_when(self, outcome: _O, error: DecisionTelecomError | None) -> None:
+        """Stop the run if the caller's rule says so; a rule that raises ends the run."""
+        assert self._stop_when is not None  # noqa: S101 - checked by the caller
+        try:
+            stop = self._stop_when(outcome)
+        except Exception as exc:  # the caller's bug: raised after the outcomes, as any other
+            self.failure = exc
+            logger.debug("the stop_when rule of %s failed", self._name, exc_info=exc)
+            return
+        if not stop:
+            return
+        if error is None or isinstance(error, CampaignAborted):
+            self.signal.request_stop()
+            logger.info("%s stopped by its stop_when rule", self._name)
+        else:
+            self._stop_with(error)
 
     async def _work(self) -> None:
         worker = RunGuard(self.signal)
@@ -522,6 +543,7 @@ def run_bulk(
     progress_interval: float = 0.5,
     name: str = "bulk run",
     writes: bool = False,
+    stop_when: Callable[[_O], bool] | None = None,
     holding: contextlib.AbstractAsyncContextManager[object] | None = None,
 ) -> BulkRun[_O]:
     """Do ``call`` for every input with ``workers`` workers; yield outcomes as they finish.
@@ -541,6 +563,12 @@ def run_bulk(
     attempt, not :class:`CampaignAborted` (which promises "not sent").
     ``holding`` is entered when the run starts and left after it ends.
 
+    ``stop_when(outcome)``, if given, is asked about each outcome as it
+    settles, until the run stops: when it returns true the run stops as for
+    an error that :func:`stops_run` (with that outcome's error as the cause;
+    none for an outcome without one). If it raises, the run ends as for any
+    other exception.
+
     Nothing starts before the first ``__anext__`` (or ``drain()``): check the
     arguments before calling this (see :mod:`._bulk_calls`).
     """
@@ -555,5 +583,6 @@ def run_bulk(
         progress_interval=progress_interval,
         name=name,
         writes=writes,
+        stop_when=stop_when,
     )
     return BulkRun(run, holding)

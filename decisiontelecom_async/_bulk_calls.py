@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from decisiontelecom_async._http._guard import RunGuard
     from decisiontelecom_async._journal._base import Journal
 
-__all__ = ["check_bulk_input", "check_progress", "get_statuses_of", "send_many_of"]
+__all__ = [
+    "check_bulk_input",
+    "check_progress",
+    "check_stop_when",
+    "get_statuses_of",
+    "send_many_of",
+]
 
 _I = TypeVar("_I")
 _R = TypeVar("_R")
@@ -55,6 +61,13 @@ def check_progress(progress: ProgressHook | None, progress_interval: float) -> N
         raise ValueError(msg)
 
 
+def check_stop_when(stop_when: object) -> None:
+    """Refuse a stop rule that cannot be called, at call time."""
+    if stop_when is not None and not callable(stop_when):
+        msg = f"stop_when must be a callable taking a SendOutcome, got {type(stop_when).__name__}"
+        raise TypeError(msg)
+
+
 def send_many_of(
     client: BaseClient,
     items: Iterable[_I] | AsyncIterable[_I],
@@ -65,6 +78,7 @@ def send_many_of(
     progress: ProgressHook | None,
     progress_interval: float,
     stops: Callable[[DecisionTelecomError], bool] = stops_run,
+    stop_when: Callable[[SendOutcome[_I]], bool] | None = None,
     name: str = "send_many",
     journal: Journal | None = None,
     resend_unknown: bool = False,
@@ -76,10 +90,13 @@ def send_many_of(
     attempts)`` (a client's ``_send``, the run's guard passed down). An
     input that is not an ``item_type`` gets a :class:`ValidationError`
     outcome of its own. ``concurrency`` is narrowed to the client's
-    ``max_concurrency``. With a ``journal``, the run keeps it
-    (see :mod:`._journal._run`); ``digest_of(item)`` hashes an item's wire body.
+    ``max_concurrency``. ``stop_when`` is the caller's own stop rule (see
+    :func:`run_bulk`), on top of ``stops``. With a ``journal``, the run keeps
+    it (see :mod:`._journal._run`); ``digest_of(item)`` hashes an item's wire
+    body.
     """
     check_bulk_input(items, what=f"{name}()")
+    check_stop_when(stop_when)
     workers = check_concurrency(
         concurrency, default=client.max_concurrency, cap=client.max_concurrency
     )
@@ -99,6 +116,7 @@ def send_many_of(
             resend_unknown=resend_unknown,
             workers=workers,
             stops=stops,
+            stop_when=stop_when,
             progress=progress,
             progress_interval=progress_interval,
             name=name,
@@ -118,6 +136,7 @@ def send_many_of(
         progress_interval=progress_interval,
         name=name,
         writes=True,
+        stop_when=stop_when,
     )
 
 

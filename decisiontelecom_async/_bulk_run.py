@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from decisiontelecom_async._bulk import _Run
+    from decisiontelecom_async._errors import DecisionTelecomError
 
 __all__ = ["BulkRun"]
 
@@ -91,6 +92,18 @@ class BulkRun(AsyncGenerator[_O, None]):
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def stopped_by(self) -> DecisionTelecomError | None:
+        """The error that stopped the run, once one did; ``None`` otherwise.
+
+        Set by an error that stops every run (an empty balance, a refused
+        key) or by the ``stop_when`` rule, also when no input was left to
+        get a :class:`CampaignAborted` naming it. ``None`` for a run that was
+        not stopped, or that :meth:`stop` or a ``stop_when`` rule stopped on
+        an outcome without an error.
+        """
+        return self._run.cause
 
     def stop(self) -> None:
         """Send nothing new; the iteration goes on and ends with every outcome.

@@ -258,6 +258,7 @@ class SmsClient(StatusLookups[SmsStatus]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        stop_when: Callable[[SendOutcome[SmsInput]], bool] | None = None,
         journal: Journal | None = None,
         resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[SmsInput]]:
@@ -280,7 +281,8 @@ class SmsClient(StatusLookups[SmsStatus]):
         outcome per input. Not enough money (:class:`SmsApiError` code 49) or
         refused credentials (codes 44, 45, 47, 48, 50) stop the run: requests
         in flight finish, nothing new is sent, and every other input gets a
-        :class:`CampaignAborted` outcome whose ``cause`` is that error.
+        :class:`CampaignAborted` outcome whose ``cause`` is that error;
+        ``stop_when`` adds a stop rule of your own, as there.
 
         ``journal`` and ``resend_unknown`` work as on
         :meth:`ViberClient.send_many`: a durable, resumable run.
@@ -295,6 +297,7 @@ class SmsClient(StatusLookups[SmsStatus]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            stop_when=stop_when,
             journal=journal,
             resend_unknown=resend_unknown,
             digest_of=sms_digest,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING, Unpack
 
 from decisiontelecom_async._bulk import BulkRun
@@ -146,6 +146,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
         progress: ProgressHook | None = None,
         progress_interval: float = 0.5,
         retry_policy: RetryPolicy | None = None,
+        stop_when: Callable[[SendOutcome[ViberMessage]], bool] | None = None,
         journal: Journal | None = None,
         resend_unknown: bool = False,
     ) -> BulkRun[SendOutcome[ViberMessage]]:
@@ -171,6 +172,10 @@ class ViberClient(StatusLookups[MessageReceipt]):
         empty balance (402) or a refused key (401/403) stops the run: requests
         in flight finish, nothing new is sent, and every other input gets a
         :class:`CampaignAborted` outcome whose ``cause`` is that error.
+        ``stop_when`` adds a rule of your own: a callable that is handed each
+        outcome as it settles and returns whether the run stops the same way
+        (the ``cause`` is that outcome's error, ``None`` for one without);
+        for example ``stop_when=lambda o: isinstance(o.error, ServerError)``.
 
         ``progress`` (a plain or async callable) receives a
         :class:`BulkProgress` every ``progress_interval`` seconds and once at
@@ -196,6 +201,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
             concurrency=concurrency,
             progress=progress,
             progress_interval=progress_interval,
+            stop_when=stop_when,
             journal=journal,
             resend_unknown=resend_unknown,
             digest_of=viber_digest,

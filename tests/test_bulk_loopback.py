@@ -37,6 +37,7 @@ pytestmark = pytest.mark.network
 FAST_RETRIES = RetryPolicy(max_retries=3, initial_wait=0.01, max_wait=0.05, jitter=0.0)
 LIMITED = {"name": "Too Many Requests", "message": "slow down", "code": 0, "status": 429}
 BALANCE_EMPTY = {"name": "Payment Required", "message": "empty", "code": 3, "status": 402}
+REFUSED = {"name": "Bad Request", "message": "bad receiver", "code": 1, "status": 400}
 
 
 def make_messages(count: int) -> Iterator[ViberMessage]:
@@ -555,3 +556,133 @@ async def test_get_statuses_closed_mid_run_hands_out_what_it_held(make_client: o
     cut = [o for o in everything if not o.ok]
     assert cut
     assert all(isinstance(o.error, CampaignAborted) for o in cut)
+
+
+# -- stop_when: the caller's own stop rule ----------------------------------------------
+
+
+async def test_stop_when_stops_the_run_on_an_error_it_names(make_client: object) -> None:
+    # A 400 fails only its own input by default; this caller stops on the first one.
+    ids: list[int] = []
+
+    def plan(number: int, path: str) -> Reply:
+        if number == 20:
+            return Reply(status=400, body=REFUSED)
+        ids.append(number + 1)
+        return Reply(body={"message_id": number + 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=5) as client:  # type: ignore[operator]
+            seen: list[object] = []
+
+            def refused(outcome: object) -> bool:
+                seen.append(outcome)
+                return isinstance(outcome.error, InvalidParameterError)  # type: ignore[attr-defined]
+
+            outcomes = [
+                o
+                async for o in client.send_many(
+                    make_messages(300), concurrency=5, stop_when=refused
+                )
+            ]
+        assert not worker_tasks()
+    assert sorted(o.index for o in outcomes) == list(range(300))
+    (bad,) = [o for o in outcomes if isinstance(o.error, InvalidParameterError)]
+    aborted = [o for o in outcomes if isinstance(o.error, CampaignAborted)]
+    assert len(aborted) >= 300 - 21 - 5  # at most the 5 in flight went out after the stop
+    assert all(o.error.cause is bad.error for o in aborted)  # type: ignore[union-attr]
+    assert sorted(o.message_id for o in outcomes if o.ok) == sorted(ids)
+    assert server.requests <= 21 + 5
+    # The rule sees each outcome settled before the stop, not the aborted rest.
+    assert not any(isinstance(o.error, CampaignAborted) for o in seen)  # type: ignore[attr-defined]
+
+
+async def test_stop_when_can_stop_on_success(make_client: object) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=4) as client:  # type: ignore[operator]
+            accepted = 0
+
+            def enough(outcome: object) -> bool:
+                nonlocal accepted
+                accepted += outcome.ok  # type: ignore[attr-defined]
+                return accepted >= 25
+
+            outcomes = [o async for o in client.send_many(make_messages(200), stop_when=enough)]
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    ok = [o for o in outcomes if o.ok]
+    assert 25 <= len(ok) <= 25 + 4
+    assert sorted(o.message_id for o in ok) == sorted(plan.ids)
+    rest = [o.error for o in outcomes if not o.ok]
+    assert rest
+    assert all(isinstance(e, CampaignAborted) and e.cause is None for e in rest)
+
+
+async def test_a_stop_when_that_raises_ends_the_run_after_its_outcomes(
+    make_client: object,
+) -> None:
+    plan = Accepting()
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=3) as client:  # type: ignore[operator]
+
+            def broken(outcome: object) -> bool:
+                if outcome.index == 10:  # type: ignore[attr-defined]
+                    msg = "a bug in the rule"
+                    raise LookupError(msg)
+                return False
+
+            got: list[object] = []
+            outcomes = client.send_many(make_messages(100), stop_when=broken)
+
+            async def consume() -> None:
+                async for outcome in outcomes:
+                    got.append(outcome)  # noqa: PERF401 - kept as they come, before the raise
+
+            with pytest.raises(LookupError, match="a bug in the rule"):
+                await consume()
+        assert not worker_tasks()
+    check_nothing_accepted_is_lost(plan.ids, got)
+    assert 10 in {o.index for o in got}
+    assert len(plan.ids) < 100
+
+
+async def test_stop_when_must_be_callable() -> None:
+    async with ViberClient("key") as client:
+        with pytest.raises(TypeError, match="stop_when must be a callable"):
+            client.send_many(make_messages(1), stop_when=True)  # type: ignore[arg-type]
+
+
+async def test_a_run_says_what_stopped_it(make_client: object) -> None:
+    topped_up = False
+
+    def plan(number: int, path: str) -> Reply:
+        if number >= 3 and not topped_up:
+            return Reply(status=402, body=BALANCE_EMPTY)
+        return Reply(body={"message_id": number + 1})
+
+    async with loopback(plan) as server:
+        build = make_client  # type: ignore[assignment]
+        async with build(server.base_url, max_concurrency=1) as client:  # type: ignore[operator]
+            stopped = client.send_many(make_messages(10))
+            assert stopped.stopped_by is None
+            got = [o async for o in stopped]
+            # The last input stopped the run: no input is left to carry the cause.
+            last = client.send_many(make_messages(1))
+            last_got = [o async for o in last]
+            topped_up = True
+            caller = client.send_many(make_messages(10))
+            async for _ in caller:
+                caller.stop()
+            fine = client.send_many(make_messages(0))
+            assert [o async for o in fine] == []
+    assert isinstance(stopped.stopped_by, InsufficientBalanceError)
+    assert [o.error for o in got if isinstance(o.error, InsufficientBalanceError)] == [
+        stopped.stopped_by
+    ]
+    assert isinstance(last.stopped_by, InsufficientBalanceError)
+    assert not any(isinstance(o.error, CampaignAborted) for o in last_got)
+    assert caller.stopped_by is None  # stopped by the caller, not by an error
+    assert fine.stopped_by is None

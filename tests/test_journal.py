@@ -155,6 +155,28 @@ async def test_a_run_cut_short_resumes_with_the_rest_only(
     assert server.requests >= sent_first
 
 
+async def test_a_journaled_run_keeps_the_callers_stop_rule(
+    make_client: Callable[..., ViberClient], journal_path: Path
+) -> None:
+    service = Service()
+    service.refuse = {5}
+    async with loopback(service.plan) as server, make_client(server.base_url) as client:
+        outcomes = await run(
+            client,
+            make_messages(300),
+            SqliteJournal(journal_path),
+            concurrency=2,
+            stop_when=lambda outcome: not outcome.ok,
+        )
+        assert server.requests < 300  # the refusal of receiver 5 stopped it
+    assert sorted(o.index for o in outcomes) == list(range(300))
+    aborted = [o for o in outcomes if isinstance(o.error, CampaignAborted)]
+    assert aborted
+    assert len(aborted) + len(service.accepted) + 1 == 300
+    recorded = await states(journal_path)
+    assert all(recorded.get(o.index) is not JournalState.SENT for o in aborted)
+
+
 async def test_an_input_that_differs_is_refused_naming_the_position_before_any_send(
     make_client: Callable[..., ViberClient], journal_path: Path
 ) -> None:

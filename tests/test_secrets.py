@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import traceback
 from collections.abc import Callable
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from conftest import ACCESS_KEY, FakeTime
 
 from decisiontelecom_async import (
     DecisionTelecomError,
+    Redactor,
     RetryPolicy,
     ViberClient,
     ViberMessage,
@@ -198,3 +201,20 @@ def test_redactor_query_values_are_blanked_only_as_values() -> None:
         "user u@x timeout, ?login=[REDACTED]&LOGIN=[REDACTED]"
     )
     assert redact("catalogin=u@x") == "catalogin=u@x"
+
+
+def test_the_public_redactor_blanks_a_secret_in_every_form_it_travels_in() -> None:
+    key = "k3y/with+signs=="
+    redact = Redactor([key])
+    text = (
+        f"raw {key}; basic {base64.b64encode(key.encode()).decode()}; "
+        f"query ?key={quote(key, safe='')}; json {json.dumps(key)}"
+    )
+    cleaned = redact(text)
+    assert key not in cleaned
+    assert base64.b64encode(key.encode()).decode() not in cleaned
+    assert quote(key, safe="") not in cleaned
+    assert cleaned.count("[REDACTED]") == 4
+    assert "raw " in cleaned  # the rest of the text is kept
+    assert "Redactor" in repr(redact)
+    assert key not in repr(redact)

@@ -836,3 +836,19 @@ def test_any_string_is_refused_by_name_or_goes_out(field: str, data: st.DataObje
     url = httpx.URL(f"{SMS_URL}/send?{query}")
     assert parse_qs(url.query.decode("ascii"))[field] == [arguments[field]]
     assert len(f"GET {url.raw_path.decode('ascii')} HTTP/1.1") <= _REQUEST_LINE_LIMIT
+
+
+async def test_send_many_takes_a_stop_rule() -> None:
+    async with (
+        Sandbox(seed=1, time_scale=0) as sandbox,
+        sandbox.sms_client(max_concurrency=2) as sms,
+    ):
+        messages = [SmsMessage(f"3805012345{n:02d}", "MyShop", f"Sale {n}") for n in range(40)]
+        outcomes = [
+            o async for o in sms.send_many(messages, stop_when=lambda o: o.index >= 5 and o.ok)
+        ]
+    assert sorted(o.index for o in outcomes) == list(range(40))
+    ok = [o for o in outcomes if o.ok]
+    assert 6 <= len(ok) <= 6 + 2
+    assert sandbox.stats.requests == len(ok)  # nothing sent after the stop but what was out
+    assert all(isinstance(o.error, CampaignAborted) for o in outcomes if not o.ok)

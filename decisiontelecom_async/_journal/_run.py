@@ -277,11 +277,16 @@ def send_many_journaled(
     resend_unknown: bool,
     workers: int,
     stops: Callable[[DecisionTelecomError], bool],
+    stop_when: Callable[[SendOutcome[_I]], bool] | None = None,
     progress: ProgressHook | None,
     progress_interval: float,
     name: str,
 ) -> BulkRun[SendOutcome[_I]]:
-    """``send_many`` keeping ``journal``; see the module docstring for the rules."""
+    """``send_many`` keeping ``journal``; see the module docstring for the rules.
+
+    ``stop_when`` is the caller's stop rule, asked about every outcome,
+    resumed ones included (see :func:`run_bulk`).
+    """
     plan = _Plan(journal, digest_of, item_type, resend_unknown=resend_unknown)
     journaled = _Journaled(journal, send_one, item_type, digest_of)
 
@@ -296,6 +301,7 @@ def send_many_journaled(
         journaled.outcome,
         workers=workers,
         stops=stops_or_journal,
+        stop_when=stop_when,
         progress=progress,
         progress_interval=progress_interval,
         name=name,

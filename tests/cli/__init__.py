@@ -1,0 +1,1 @@
+"""Tests of the ``decisiontelecom`` command line, one file a module of ``_cli/``."""
