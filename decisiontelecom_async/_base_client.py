@@ -137,6 +137,9 @@ class BaseClient:
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
         self._throttle = Throttle(rate_limit, sleep=self._sleep_now, clock=self._now)
+        # A shared limit's default key comes from the account (base URL and
+        # the first credential: the access key, the SMS login).
+        self._throttle.bind(f"{self._base_url}\n{secrets[0]}")
         self._redactor = Redactor(secrets)
         # httpx and httpcore log URLs and raw answer headers (_log_filter.py).
         scrub_logs_for(self, self._redactor)
@@ -235,6 +238,7 @@ class BaseClient:
         stop_bulk_runs(self)
         if self._owns_http_client:
             await self._http.aclose()
+        await self._throttle.aclose()
         self._forget_secrets_when_idle()
 
     def _forget_secrets_when_idle(self) -> None:
