@@ -11,17 +11,22 @@ How it holds ``rate`` requests a second across processes and machines:
   ``max(tat, now)`` and moves ``tat`` on by ``1/rate``. No burst is allowed
   (a burst of N processes' worth would break the ceiling at every second's
   edge), so requests leave evenly spaced.
-* **Places a little ahead.** A place up to :data:`_HORIZON` ahead is handed
-  out at once, and the caller sleeps until it; a caller further back is told
-  how long to wait before asking again. Within one process one caller asks
-  at a time (the others wait on a lock), so N processes cost about one
-  round trip per request instead of a herd of polls per free place.
+* **A place in line, not a poll.** Every caller is handed its place at
+  once, however far ahead, and sleeps until it: no caller asks twice for
+  one place, so the cost stays one round trip per request whatever the
+  number of processes (polling for a free place costs one round trip per
+  process per place). A place more than :data:`_HORIZON` ahead is
+  confirmed just before it comes (:data:`_CONFIRM`, one more round trip
+  for those requests only), so a pause that began meanwhile is honoured.
 * **The 429 pause is shared.** A 429 (its ``Retry-After``, or the backoff
   when it has none) is written by :data:`_PAUSE` as the key ``…:pause``,
-  holding the moment the pause ends and expiring then (``PX``); the acquire
-  script reads it and gives no place before it, so every process waits it
-  out. The client that got the 429 pauses itself too (its throttle). Places
-  already handed out (at most :data:`_HORIZON` ahead) may still leave.
+  holding the moment the pause ends and expiring then (``PX``), and moves
+  the line behind it; the acquire script reads it and gives no place
+  before it, so every process waits it out, then the held requests leave
+  in line, not in a herd. The client that got the 429 pauses itself too
+  (its throttle). Places due within :data:`_HORIZON` of the 429 may still
+  leave. A place handed to a process that dies unused is lost (a gap of
+  one request's time).
 * **No Redis, no sending.** Any failure to reach Redis, a timeout
   (:data:`_TIMEOUT`) or an error reply raises :class:`SharedLimitError`
   naming Redis (its host, never its password): nothing is sent, and a bulk
@@ -67,7 +72,8 @@ __all__ = ["RedisRateLimit"]
 logger = logging.getLogger("decisiontelecom_async")
 
 _HORIZON = 0.05
-"""Seconds ahead a place may be handed out (the pause may miss that much)."""
+"""A place further ahead than this is confirmed before it is used; a pause
+shared less than this before a place came may miss it."""
 _TIMEOUT = 2.0
 """Seconds to connect to Redis, and for each reply, before giving up."""
 _SALT = b"decisiontelecom-async/shared-rate-limit/v1"
@@ -75,36 +81,46 @@ _SALT = b"decisiontelecom-async/shared-rate-limit/v1"
 _PREFIX = "decisiontelecom-async:rate:"
 
 _ACQUIRE = """
--- KEYS[1] tat, KEYS[2] pause; ARGV[1] interval (us), ARGV[2] horizon (us).
--- Returns >= 0: granted, send in that many us; < 0: ask again in -that us.
+-- KEYS[1] tat, KEYS[2] pause; ARGV[1] interval (us).
+-- Returns >= 0: the place, in that many us; < 0: paused, ask again in -that us.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
 if pause > now then
   return -math.max(1, math.ceil(pause - now))
 end
-local interval = tonumber(ARGV[1])
 local at = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-local ahead = at - now - tonumber(ARGV[2])
-if ahead > 0 then
-  return -math.max(1, math.ceil(ahead))
-end
-local tat = at + interval
+local tat = at + tonumber(ARGV[1])
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX',
   math.ceil((tat - now) / 1000) + 1000)
 return math.floor(at - now)
 """
 
 _PAUSE = """
--- KEYS[1] pause; ARGV[1] pause length (us). Only ever lengthens the pause.
+-- KEYS[1] tat, KEYS[2] pause; ARGV[1] pause length (us). Only ever lengthens
+-- the pause; the line starts again where it ends.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local resume = now + tonumber(ARGV[1])
+local px = math.max(1, math.ceil(tonumber(ARGV[1]) / 1000))
+if resume > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  redis.call('SET', KEYS[2], string.format('%.0f', resume), 'PX', px)
+end
 if resume > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], string.format('%.0f', resume), 'PX',
-    math.max(1, math.ceil(tonumber(ARGV[1]) / 1000)))
+  redis.call('SET', KEYS[1], string.format('%.0f', resume), 'PX', px + 1000)
 end
 return 1
+"""
+
+_CONFIRM = """
+-- KEYS[1] pause. Returns 0: no pause; > 0: paused for that many us more.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+if pause > now then
+  return math.max(1, math.ceil(pause - now))
+end
+return 0
 """
 
 
@@ -190,7 +206,7 @@ class RedisRateLimit:
         self._redis: aioredis.Redis | None = None
         self._acquire_script: Any = None
         self._pause_script: Any = None
-        self._lock: asyncio.Lock | None = None
+        self._confirm_script: Any = None
         self._pushes: set[asyncio.Task[None]] = set()
 
     @property
@@ -238,7 +254,6 @@ class RedisRateLimit:
         if self._pushes:
             await asyncio.gather(*self._pushes, return_exceptions=True)
         client, self._redis = self._redis, None
-        self._lock = None
         if client is not None:
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()
@@ -252,14 +267,20 @@ class RedisRateLimit:
             SharedLimitError: Redis cannot be reached, timed out or refused.
         """
         self._connect()
-        assert self._lock is not None  # noqa: S101 - set by _connect
-        async with self._lock:
-            # Polling is the point: the wait comes from Redis, shared by processes.
-            while (wait := await self._ask()) < 0:  # noqa: ASYNC110
+        while True:
+            wait = await self._ask()
+            if wait < 0:  # paused: wait it out, then take a place in the new line
                 await asyncio.sleep(-wait)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return time.monotonic()
+                continue
+            due = time.monotonic() + wait
+            if wait > _HORIZON:
+                await asyncio.sleep(wait - _HORIZON)
+                paused = await self._confirm()
+                if paused > 0:  # the place fell in a pause: give it up
+                    await asyncio.sleep(paused)
+                    continue
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            return time.monotonic()
 
     def on_success(self) -> None:
         """A fixed shared ceiling learns nothing from answers."""
@@ -283,7 +304,7 @@ class RedisRateLimit:
             )
             self._acquire_script = self._redis.register_script(_ACQUIRE)
             self._pause_script = self._redis.register_script(_PAUSE)
-            self._lock = asyncio.Lock()
+            self._confirm_script = self._redis.register_script(_CONFIRM)
 
     def _keys(self) -> list[str]:
         # One hash tag: both keys live on the same slot of a Redis Cluster.
@@ -296,21 +317,28 @@ class RedisRateLimit:
         )
 
     async def _ask(self) -> float:
-        """One round trip: seconds until the granted place (>= 0), or -seconds to wait."""
-        interval_us = 1_000_000 / self._rate
+        """One round trip: seconds until this caller's place (>= 0), or -seconds paused."""
         try:
             answer = await self._acquire_script(
-                keys=self._keys(), args=[repr(interval_us), int(_HORIZON * 1_000_000)]
+                keys=self._keys(), args=[repr(1_000_000 / self._rate)]
             )
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._failure(exc, "give leave to send") from None
+        return int(answer) / 1_000_000
+
+    async def _confirm(self) -> float:
+        """One round trip: seconds of shared pause left (0: none)."""
+        try:
+            answer = await self._confirm_script(keys=self._keys()[1:])
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise self._failure(exc, "confirm leave to send") from None
         return int(answer) / 1_000_000
 
     async def _push_pause(self, seconds: float) -> None:
         self._connect()
         try:
             await self._pause_script(
-                keys=self._keys()[1:], args=[max(1, math.ceil(seconds * 1_000_000))]
+                keys=self._keys(), args=[max(1, math.ceil(seconds * 1_000_000))]
             )
         except (RedisError, OSError, TimeoutError) as exc:
             # The next acquire meets the same trouble and stops the sending.
