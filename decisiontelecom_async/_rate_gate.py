@@ -49,16 +49,21 @@ class RateGate(Protocol):
 class SharedGate(Protocol):
     """What a gate shared by many clients and processes needs besides :class:`RateGate`."""
 
-    def bind(self, account: str) -> None:
-        """A client of ``account`` (base URL and account id; secret) uses the gate."""
+    def bind(self, account: str, on_pause: Callable[[float], None]) -> None:
+        """A client of ``account`` (base URL and account id; secret) uses the gate.
+
+        ``on_pause(seconds)`` tells the client of a pause another client
+        shared; the gate's :meth:`acquire` then returns without leave, and
+        the client waits the pause out (or refuses one too long) itself.
+        """
         ...
 
     def share_pause(self, seconds: float) -> None:
         """The service asked for a pause of ``seconds`` from now: hold every user back."""
         ...
 
-    async def release(self) -> None:
-        """A client that :meth:`bind` announced has closed."""
+    async def release(self, on_pause: Callable[[float], None]) -> None:
+        """The client that :meth:`bind` announced with ``on_pause`` has closed."""
         ...
 
 

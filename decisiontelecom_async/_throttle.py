@@ -95,12 +95,17 @@ class Throttle:
     def bind(self, account: str) -> None:
         """Tell a shared gate which account it limits (see :class:`SharedGate`)."""
         if isinstance(self._gate, SharedGate):
-            self._gate.bind(account)
+            self._gate.bind(account, self._paused_elsewhere)
+
+    def _paused_elsewhere(self, seconds: float) -> None:
+        # Another client's 429, through the shared gate: held like our own
+        # (one too long to wait is refused), and not shared back.
+        self._resume_at = max(self._resume_at, self._now() + seconds)
 
     async def aclose(self) -> None:
         """The client closed: a shared gate may let its connections go."""
         if isinstance(self._gate, SharedGate):
-            await self._gate.release()
+            await self._gate.release(self._paused_elsewhere)
 
     @property
     def clear(self) -> bool:

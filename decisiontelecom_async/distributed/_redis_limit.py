@@ -54,6 +54,7 @@ import logging
 import math
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from decisiontelecom_async._errors import SharedLimitError
@@ -208,6 +209,7 @@ class RedisRateLimit:
         self._pause_script: Any = None
         self._confirm_script: Any = None
         self._pushes: set[asyncio.Task[None]] = set()
+        self._on_pause: list[Callable[[float], None]] = []
 
     @property
     def rate(self) -> float:
@@ -224,7 +226,7 @@ class RedisRateLimit:
 
     # -- the SharedGate side -------------------------------------------------------
 
-    def bind(self, account: str) -> None:
+    def bind(self, account: str, on_pause: Callable[[float], None]) -> None:
         """A client of ``account`` uses this limit; derive the default key from it."""
         if not self._explicit_key:
             # Compared by digest: the account string holds the credential.
@@ -239,6 +241,7 @@ class RedisRateLimit:
                 )
                 raise ValueError(msg)
         self._users += 1
+        self._on_pause.append(on_pause)
 
     def share_pause(self, seconds: float) -> None:
         """Write a pause of ``seconds`` to Redis for every process (in the background)."""
@@ -246,8 +249,10 @@ class RedisRateLimit:
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
-    async def release(self) -> None:
+    async def release(self, on_pause: Callable[[float], None]) -> None:
         """A client closed; the last one closes the Redis connections."""
+        with contextlib.suppress(ValueError):
+            self._on_pause.remove(on_pause)
         self._users = max(0, self._users - 1)
         if self._users:
             return
@@ -269,7 +274,9 @@ class RedisRateLimit:
         self._connect()
         while True:
             wait = await self._ask()
-            if wait < 0:  # paused: wait it out, then take a place in the new line
+            if wait < 0:
+                if self._tell_pause(-wait):
+                    return time.monotonic()
                 await asyncio.sleep(-wait)
                 continue
             due = time.monotonic() + wait
@@ -277,10 +284,21 @@ class RedisRateLimit:
                 await asyncio.sleep(wait - _HORIZON)
                 paused = await self._confirm()
                 if paused > 0:  # the place fell in a pause: give it up
+                    if self._tell_pause(paused):
+                        return time.monotonic()
                     await asyncio.sleep(paused)
                     continue
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             return time.monotonic()
+
+    def _tell_pause(self, seconds: float) -> bool:
+        """Hand a shared pause to the clients; False when there are none to hold it."""
+        # Each client's throttle then holds its requests back (and refuses a
+        # pause longer than its policy waits); the caller comes back for a
+        # place once it is over.
+        for on_pause in list(self._on_pause):
+            on_pause(seconds)
+        return bool(self._on_pause)
 
     def on_success(self) -> None:
         """A fixed shared ceiling learns nothing from answers."""

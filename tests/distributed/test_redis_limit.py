@@ -20,6 +20,7 @@ pytest.importorskip("redis", reason="needs the distributed extra (redis)")
 
 from decisiontelecom_async import (
     CampaignAborted,
+    RateLimitError,
     RetryPolicy,
     SmsClient,
     ViberClient,
@@ -207,3 +208,26 @@ def test_bad_url_is_refused_and_repr_hides_the_password() -> None:
     limit = RedisRateLimit("redis://user:pa55word@127.0.0.1:6379/2", rate=5)
     assert "pa55word" not in repr(limit)
     assert "127.0.0.1:6379/2" in repr(limit)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_shared_pause_too_long_to_wait_fails_the_other_client_at_once(
+    redis_server: RedisServer, kind: str
+) -> None:
+    # The first request is refused with Retry-After: 60, longer than the
+    # policy waits (10 s): its client fails at once. So must the other one,
+    # which never got a 429 itself, instead of sleeping a minute.
+    service = CountingService(refuse=frozenset({0}), retry_after=60.0)
+    async with transport(kind) as http, service.serve() as server:
+        first = client_for(server.base_url, RedisRateLimit(redis_server.url, rate=20), http)
+        second = client_for(server.base_url, RedisRateLimit(redis_server.url, rate=20), http)
+        async with first, second:
+            with pytest.raises(RateLimitError) as refused:
+                await first.send(next(messages(0, 1)))
+            assert refused.value.wait_refused
+            with pytest.raises(RateLimitError) as shared:
+                await asyncio.wait_for(second.send(next(messages(1, 1))), 10)
+            assert shared.value.wait_refused
+            assert shared.value.retry_after is not None
+            assert shared.value.retry_after > 50
+    assert service.arrivals == []
