@@ -133,3 +133,42 @@ async def test_redis_stopped_mid_run_stops_them_and_a_resume_completes(
     assert sum(s["resumed"] for _, s, _ in resumed) == after_stop
     assert len(service.receivers) == count
     assert set(service.receivers.values()) == {1}
+
+
+async def test_kill_9_of_one_worker_leaves_the_rest_at_the_limit(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    rate, count = 60.0, 450
+    journals = [str(tmp_path / f"worker{w}.journal") for w in range(WORKERS)]
+    service = CountingService()
+    async with service.serve() as server:
+        processes = [
+            await start_worker(redis_server.url, server.base_url, journals[w], w, count, rate)
+            for w in range(WORKERS)
+        ]
+        for _ in range(int(DEADLINE * 10)):
+            if len(service.arrivals) >= count // 3:
+                break
+            await asyncio.sleep(0.1)
+        processes[0].kill()  # SIGKILL: no clean-up of any kind
+        killed = await finish(processes[0])
+        rest = [await finish(p) for p in processes[1:]]
+        # The killed worker's share, resumed from its journal.
+        resumed = await finish(
+            await start_worker(redis_server.url, server.base_url, journals[0], 0, count, rate)
+        )
+    assert killed[0] == -9
+    for code, summary, err in rest:
+        assert code == 0, (summary, err)
+        assert summary["sent"] == count // WORKERS
+    code, summary, err = resumed
+    # In flight at the kill: unknown, not sent again; at most its concurrency (10).
+    unknown = summary["errors"].get("TransportError", 0)
+    assert set(summary["errors"]) <= {"TransportError"}, (summary, err)
+    assert unknown <= 10
+    assert code == (1 if unknown else 0)
+    # No receiver accepted twice; the only ones missing are the unknown ones.
+    assert max(service.receivers.values()) == 1
+    assert count - unknown <= len(service.receivers) <= count
+    # The survivors kept to the shared limit while the killed one's places went unused.
+    assert max(service.full_windows()) <= 1.1 * rate, service.windows
