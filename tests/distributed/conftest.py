@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -80,6 +81,16 @@ class RedisServer:
             self.process.kill()
             self.process.wait(timeout=_START_TIMEOUT)
             self.process = None
+
+    def freeze(self) -> None:
+        """Stop the server answering, connections left open (SIGSTOP): a Redis that hangs."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server answer again (SIGCONT)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def flush(self) -> None:
         """Forget every key (between tests)."""

@@ -139,6 +139,24 @@ async def test_redis_down_sends_nothing_and_says_so(redis_server: RedisServer, k
     assert all(isinstance(e.cause, SharedLimitError) for e in aborted)
 
 
+async def test_a_redis_that_hangs_times_out_and_nothing_is_sent(
+    redis_server: RedisServer,
+) -> None:
+    service = CountingService()
+    async with service.serve() as server:
+        limit = RedisRateLimit(redis_server.url, rate=100)
+        async with client_for(server.base_url, limit, None) as client:
+            assert await client.send(next(messages(0, 1))) == 1
+            redis_server.freeze()
+            try:
+                with pytest.raises(SharedLimitError, match=r"Redis at .*Timeout"):
+                    # Bounded: 2 s a reply, 2 short retries.
+                    await asyncio.wait_for(client.send(next(messages(1, 1))), 30)
+            finally:
+                redis_server.thaw()
+    assert list(service.receivers) == ["380500000000"]
+
+
 async def test_sending_resumes_once_redis_is_back(redis_server: RedisServer) -> None:
     service = CountingService()
     async with service.serve() as server:
