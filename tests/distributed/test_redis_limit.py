@@ -18,6 +18,8 @@ import pytest
 
 pytest.importorskip("redis", reason="needs the distributed extra (redis)")
 
+import redis.asyncio as aioredis
+
 from decisiontelecom_async import (
     CampaignAborted,
     RateLimitError,
@@ -155,6 +157,30 @@ async def test_a_redis_that_hangs_times_out_and_nothing_is_sent(
             finally:
                 redis_server.thaw()
     assert list(service.receivers) == ["380500000000"]
+
+
+async def test_a_refused_redis_password_is_named_but_never_shown(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = aioredis.Redis.from_url(redis_server.url)
+    await admin.config_set("requirepass", "the-right-one")
+    service = CountingService()
+    try:
+        url = redis_server.url.replace("redis://", "redis://:a-wrong-s3cret@")
+        limit = RedisRateLimit(url, rate=50)
+        async with service.serve() as server, client_for(server.base_url, limit, None) as client:
+            with pytest.raises(SharedLimitError) as caught:
+                await client.send(next(messages(0, 1)))
+    finally:
+        await admin.execute_command("AUTH", "the-right-one")
+        await admin.config_set("requirepass", "")
+        await admin.aclose()
+    shown = str(caught.value) + repr(caught.value) + caplog.text
+    assert "Redis at redis://127.0.0.1:" in str(caught.value)
+    assert "AuthenticationError" in str(caught.value)
+    assert "a-wrong-s3cret" not in shown
+    assert "acct-key" not in shown
+    assert service.arrivals == []
 
 
 async def test_sending_resumes_once_redis_is_back(redis_server: RedisServer) -> None:
