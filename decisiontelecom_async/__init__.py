@@ -34,11 +34,11 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
     ValidationError,
 )
+from decisiontelecom_async._http._redact import Redactor
 from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
 from decisiontelecom_async._journal._sqlite import SqliteJournal
 from decisiontelecom_async._models import MessageReceipt, SendOutcome, StatusOutcome, ViberMessage
 from decisiontelecom_async._progress import BulkProgress
-from decisiontelecom_async._http._redact import Redactor
 from decisiontelecom_async._retry import RetryPolicy
 from decisiontelecom_async._sms_client import SmsClient
 from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sms

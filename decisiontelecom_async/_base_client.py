@@ -98,11 +98,13 @@ class BaseClient:
         *,
         headers: Mapping[str, str],
         redactor: Callable[[tuple[str, ...]], Redactor],
+        account: str,
     ) -> None:
         """Check ``options`` (see :mod:`._client_options`) and set the client up.
 
         ``redactor`` builds the client's redactor from the secrets the options
-        add to the client's own (a proxy's credentials).
+        add to the client's own (a proxy's credentials). ``account`` names the
+        account (a credential: only ever hashed, for a shared limit's key).
         """
         resolved = resolve_options(
             type(self).__name__,
@@ -121,6 +123,9 @@ class BaseClient:
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
         self._throttle = Throttle(resolved.rate_limit, sleep=self._sleep_now, clock=self._now)
+        # A shared limit's default key comes from the account (base URL and
+        # the first credential: the access key, the SMS login).
+        self._throttle.bind(f"{self._base_url}\n{account}")
         self._redactor = redactor(proxy_secrets(self._proxy))
         # httpx and httpcore log URLs and raw answer headers (_log_filter.py).
         scrub_logs_for(self, self._redactor)
@@ -222,6 +227,7 @@ class BaseClient:
         self._stop_live_runs()
         if self._owns_http_client:
             await self._http.aclose()
+        await self._throttle.aclose()
         self._forget_secrets_when_idle()
 
     def _stop_live_runs(self) -> None:

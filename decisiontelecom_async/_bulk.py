@@ -66,6 +66,7 @@ from decisiontelecom_async._errors import (
     InsufficientBalanceError,
     RateLimitError,
     RunStopped,
+    SharedLimitError,
     SmsApiError,
     TransportError,
     ValidationError,
@@ -109,10 +110,14 @@ def stops_run(exc: DecisionTelecomError) -> bool:
     An empty balance (402, or the SMS API's code 49), refused credentials
     (401/403, or the SMS API's login errors) and a 429 whose ``Retry-After``
     is longer than the policy will wait would fail every later request the
-    same way, so the run stops. Anything else (400, a validation error,
+    same way, so the run stops; so does a shared rate limit whose store
+    cannot be reached (:class:`SharedLimitError`). Anything else (400, a validation error,
     a server error after retries) belongs to its own input.
     """
     if isinstance(exc, InsufficientBalanceError | AuthenticationError):
+        return True
+    if isinstance(exc, SharedLimitError):
+        # No leave to send from the shared limit: sending on would break it.
         return True
     if isinstance(exc, RateLimitError) and exc.wait_refused:
         # The service asked the client to wait longer than it will: every

@@ -16,6 +16,7 @@ The hierarchy::
     ├── CampaignAborted                   an input not sent because a bulk run stopped
     ├── JournalError                      a campaign journal cannot be used (locked, damaged, full)
     │   └── JournalMismatchError (also ValueError)  the input differs from what the journal recorded
+    ├── SharedLimitError                  a shared rate limit's store (Redis) cannot be used
     └── StatusTimeoutError (also TimeoutError)  no final status before the deadline
 
     SandboxConnectionDropped              the sandbox's ASGI interface, where a server
@@ -50,6 +51,7 @@ __all__ = [
     "RunStopped",
     "SandboxConnectionDropped",
     "ServerError",
+    "SharedLimitError",
     "SmsApiError",
     "StatusTimeoutError",
     "TransportError",
@@ -415,6 +417,21 @@ class JournalError(DecisionTelecomError):
     sent, the run stops like after an empty balance (the other inputs get
     :class:`CampaignAborted` with this error as ``cause``), and no request
     leaves without its claim on disk.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=0)
+
+
+class SharedLimitError(DecisionTelecomError):
+    """A shared rate limit (``RedisRateLimit``) could not give leave to send.
+
+    Its store cannot be reached, timed out, or refused the command. Nothing
+    was sent for the call that got it: a shared limit never falls back to
+    sending unlimited. It is not retried, and it stops a bulk run like an
+    empty balance (the other inputs get :class:`CampaignAborted` with this
+    error as ``cause``), so a journaled campaign can be resumed once the
+    store is back.
     """
 
     def __init__(self, message: str) -> None:

@@ -172,6 +172,7 @@ class SmsClient(StatusLookups[SmsStatus]):
             headers={"Accept": "*/*"},
             # Every error the core builds for this client goes through this one.
             redactor=lambda extra: SmsRedactor(login, password, extra=extra),
+            account=login,
         )
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Request:

@@ -80,6 +80,7 @@ class ViberClient(StatusLookups[MessageReceipt]):
             options,
             headers={"Authorization": f"Basic {token}"},
             redactor=lambda extra: Redactor((access_key, token, *extra)),
+            account=access_key,
         )
 
     async def send(self, message: ViberMessage, *, retry_policy: RetryPolicy | None = None) -> int:

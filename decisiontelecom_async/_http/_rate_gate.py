@@ -6,6 +6,11 @@ ceiling (:class:`FixedRate`, aiolimiter's leaky bucket), a rate learned from
 the service's answers (:class:`~._adaptive_rate.AdaptiveRate`), and a gate
 shared through Redis by many processes (``RedisRateLimit``, which would keep
 its rate, fixed or learned, in Redis and implement this same protocol).
+
+A gate shared beyond the client also implements :class:`SharedGate`: it
+learns which account it limits (its default key comes from it), takes the
+client's 429 pause to share it with every other process, and is released
+when the client closes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
 
-__all__ = ["FixedRate", "RateGate"]
+__all__ = ["FixedRate", "RateGate", "SharedGate"]
 
 
 @runtime_checkable
@@ -37,6 +42,28 @@ class RateGate(Protocol):
 
     def on_429(self, retry_after: float | None, sent_at: float) -> None:
         """The service answered 429 to the request let go at ``sent_at``."""
+        ...
+
+
+@runtime_checkable
+class SharedGate(Protocol):
+    """What a gate shared by many clients and processes needs besides :class:`RateGate`."""
+
+    def bind(self, account: str, on_pause: Callable[[float], None]) -> None:
+        """A client of ``account`` (base URL and account id; secret) uses the gate.
+
+        ``on_pause(seconds)`` tells the client of a pause another client
+        shared; the gate's :meth:`acquire` then returns without leave, and
+        the client waits the pause out (or refuses one too long) itself.
+        """
+        ...
+
+    def share_pause(self, seconds: float) -> None:
+        """The service asked for a pause of ``seconds`` from now: hold every user back."""
+        ...
+
+    async def release(self, on_pause: Callable[[float], None]) -> None:
+        """The client that :meth:`bind` announced with ``on_pause`` has closed."""
         ...
 
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from decisiontelecom_async._http._adaptive_rate import AdaptiveRate
-from decisiontelecom_async._http._rate_gate import FixedRate, RateGate
+from decisiontelecom_async._http._rate_gate import FixedRate, RateGate, SharedGate
 
 __all__ = ["OwedRetry", "RateLimit", "Throttle"]
 
@@ -84,8 +84,28 @@ class Throttle:
         return max(0.0, self._resume_at - self._now())
 
     def pause(self, seconds: float) -> None:
-        """Hold every request of the client back for ``seconds`` from now."""
+        """Hold every request of the client back for ``seconds`` from now.
+
+        A shared gate holds every other client and process back too.
+        """
         self._resume_at = max(self._resume_at, self._now() + seconds)
+        if isinstance(self._gate, SharedGate):
+            self._gate.share_pause(seconds)
+
+    def bind(self, account: str) -> None:
+        """Tell a shared gate which account it limits (see :class:`SharedGate`)."""
+        if isinstance(self._gate, SharedGate):
+            self._gate.bind(account, self._paused_elsewhere)
+
+    def _paused_elsewhere(self, seconds: float) -> None:
+        # Another client's 429, through the shared gate: held like our own
+        # (one too long to wait is refused), and not shared back.
+        self._resume_at = max(self._resume_at, self._now() + seconds)
+
+    async def aclose(self) -> None:
+        """The client closed: a shared gate may let its connections go."""
+        if isinstance(self._gate, SharedGate):
+            await self._gate.release(self._paused_elsewhere)
 
     @property
     def clear(self) -> bool:
