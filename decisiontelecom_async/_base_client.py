@@ -369,9 +369,7 @@ class BaseClient:
         on_way: Callable[[], None] | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
-        sent_at = await self._pass_gate_in_budget(
-            request, policy, call_started, retry=attempt > 1
-        )
+        sent_at = await self._pass_gate_in_budget(request, policy, call_started, retry=attempt > 1)
         try:
             if on_way is not None:
                 on_way()
