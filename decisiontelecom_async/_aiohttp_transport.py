@@ -275,7 +275,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     answer.raw_headers,
                     content,
                     answer.version,
-                    content_encoding=answer.headers.get("Content-Encoding"),
+                    # Several headers are one list (RFC 9110 5.3), as httpx reads them.
+                    content_encoding=", ".join(answer.headers.getall("Content-Encoding", ()))
+                    or None,
                 )
         except aiohttp.ClientError as exc:
             if isinstance(exc, _NotResent) and isinstance(exc.__cause__, aiohttp.ClientError):
