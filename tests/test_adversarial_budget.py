@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any, Self
 
 import httpx
 import pytest
 
-from decisiontelecom_async import RetryPolicy, SmsClient, TransportError, ViberClient
+from decisiontelecom_async import RetryPolicy, SmsClient, TransportError, ViberClient, ViberMessage
 
 pytestmark = pytest.mark.network
 
@@ -182,3 +183,61 @@ async def test_a_wait_for_a_free_slot_ends_within_the_budget(kind: str, transpor
         with contextlib.suppress(asyncio.CancelledError):
             await first
     assert len(server.paths) == 1
+
+
+# -- a connect that never completes ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def _unanswered_port() -> Any:
+    """A port on 127.0.0.1 whose SYNs go unanswered: its accept queue is full.
+
+    The listener never accepts, and a few half-made connections fill its
+    queue (backlog 0), so Linux drops every later SYN: a connect to it hangs
+    and no byte of a request can reach anyone.
+    """
+    listener = socket.socket()
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+SENDS = {
+    "sms": lambda client: client.send("380501234567", "Shop", "hi"),
+    "viber": lambda client: client.send(ViberMessage("Shop", "380501234567", "hi")),
+}
+
+
+@TRANSPORTS
+@KINDS
+async def test_a_budget_spent_connecting_says_the_send_never_left(
+    kind: str, transport: str
+) -> None:
+    # The per-request connect timeout is far longer than the call's budget:
+    # the budget is what ends the call, and it must still say (truthfully)
+    # that the request never left, or a journal would hold it as unknown.
+    with _unanswered_port() as port:
+        async with _client(
+            kind,
+            transport,
+            f"http://127.0.0.1:{port}/api",
+            timeout=WAIT,
+            retry_policy=RetryPolicy(timeout=1.0),
+        ) as client:
+            with pytest.raises(TransportError) as info:
+                await asyncio.wait_for(SENDS[kind](client), BOUND)
+    assert info.value.outcome_unknown is False
+    assert "never reached the service" in str(info.value)
