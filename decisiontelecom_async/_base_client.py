@@ -445,7 +445,8 @@ class BaseClient:
         answer began, a free slot behind slow requests) can be far longer
         than the call's ``policy.timeout``, which bounds the whole call.
         """
-        if call_started is None:
+        if call_started is None or (self._throttle.open_now and self._slots.free_now):
+            # Nothing to wait for (most requests): no deadline to arm.
             return await self._pass_gate(policy, retry=retry)
         left = self._budget_left(request, policy, call_started)
         scope = asyncio.timeout(left)
