@@ -110,3 +110,37 @@ def test_a_long_access_key_does_not_break_the_constructor(length: int) -> None:
     key = "k" * (length - 1) + "Z"
     client = ViberClient(key)
     assert key not in repr(client)
+
+
+# -- integers no phone or id can be ----------------------------------------------------
+
+HUGE = 10**5000  # past Python's 4300-digit limit for int-to-str
+
+
+@pytest.mark.parametrize("value", [HUGE, -HUGE], ids=["huge", "minus-huge"])
+def test_a_huge_int_phone_is_a_validation_error_naming_the_field(value: int) -> None:
+    from decisiontelecom_async import SmsMessage, ValidationError, ViberMessage  # noqa: PLC0415
+
+    with pytest.raises(ValidationError, match="phone"):
+        SmsMessage(value, "Shop", "hi")
+    with pytest.raises(ValidationError, match="receiver"):
+        ViberMessage("Shop", value, "hi")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["sms", "viber"])
+@pytest.mark.parametrize("message_id", [HUGE, -HUGE, 2**64], ids=["huge", "minus-huge", "2**64"])
+async def test_an_id_no_message_can_have_is_refused_before_any_request(
+    kind: str, message_id: int
+) -> None:
+    from decisiontelecom_async import ValidationError  # noqa: PLC0415
+
+    # Port 9 (discard) on loopback: nothing must be tried at all.
+    client: Any = (
+        SmsClient("login-r1", "pass-r1", base_url="http://127.0.0.1:9/ru/js")
+        if kind == "sms"
+        else ViberClient("key-r1", base_url="http://127.0.0.1:9/v1/api")
+    )
+    async with client:
+        with pytest.raises(ValidationError, match="message_id") as info:
+            await client.get_status(message_id)
+    assert len(str(info.value)) < 300
