@@ -79,6 +79,16 @@ def _log_request(request: httpx.Request, outcome: str, attempt: int, started: fl
 
 
 @functools.cache
+def _budget_spent_unsent(request: httpx.Request, policy: RetryPolicy) -> TransportError:
+    """The error of a call whose time budget ran out before its request could leave."""
+    msg = (
+        f"{request.method} {request.url.path}: the call's time budget "
+        f"(RetryPolicy.timeout={policy.timeout:g}s) ran out before the request "
+        "could be sent; the request never reached the service"
+    )
+    return TransportError(msg, outcome_unknown=False)
+
+
 def _ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs tens of milliseconds; every client of the
     # process shares one context (SSLContext is made to be shared).
@@ -321,7 +331,9 @@ class BaseClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> _T:
         policy = retry_policy or self._retry_policy
-        sent_at = await self._pass_gate(policy, retry=attempt > 1, sleep=sleep)
+        sent_at = await self._pass_gate_in_budget(
+            request, policy, call_started, retry=attempt > 1, sleep=sleep
+        )
         try:
             if on_way is not None:
                 on_way()
@@ -382,13 +394,36 @@ class BaseClient:
         """
         left = policy.timeout - (self._now() - call_started)
         if left <= 0:
-            msg = (
-                f"{request.method} {request.url.path}: the call's time budget "
-                f"(RetryPolicy.timeout={policy.timeout:g}s) ran out before the request "
-                "could be sent; the request never reached the service"
-            )
-            raise TransportError(msg, outcome_unknown=False)
+            raise _budget_spent_unsent(request, policy)
         return left
+
+    async def _pass_gate_in_budget(
+        self,
+        request: httpx.Request,
+        policy: RetryPolicy,
+        call_started: float | None,
+        *,
+        retry: bool,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> float:
+        """:meth:`_pass_gate`, given up (sending nothing) when the call's budget runs out.
+
+        The wait at the gate (the rate ceiling, a 429 pause another call's
+        answer began, a free slot behind slow requests) can be far longer
+        than the call's ``policy.timeout``, which bounds the whole call.
+        """
+        if call_started is None or (self._throttle.open_now and self._slots.free_now):
+            # Nothing to wait for (most requests): no deadline to arm.
+            return await self._pass_gate(policy, retry=retry, sleep=sleep)
+        left = self._budget_left(request, policy, call_started)
+        scope = asyncio.timeout(left)
+        try:
+            async with scope:
+                return await self._pass_gate(policy, retry=retry, sleep=sleep)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        raise _budget_spent_unsent(request, policy)
 
     async def _pass_gate(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from urllib.parse import quote
 
 import httpx
 
@@ -29,7 +30,7 @@ from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._http._answer import Answer
 from decisiontelecom_async._models import SendOutcome
 from decisiontelecom_async._rules import encodes
-from decisiontelecom_async._sms_models import SmsBalance, SmsMessage
+from decisiontelecom_async._sms_models import MAX_CREDENTIAL_URL_LENGTH, SmsBalance, SmsMessage
 from decisiontelecom_async._sms_wire import (
     SmsRedactor,
     build_query,
@@ -164,6 +165,14 @@ class SmsClient(StatusLookups[SmsStatus]):
             # Else every call would raise a UnicodeEncodeError holding the secret.
             if not encodes(value):
                 msg = f"{name} must be valid Unicode (it holds a lone surrogate character)"
+                raise ValueError(msg)
+            # Both ride in every URL: too long, and no request could be sent.
+            encoded = len(quote(value, safe=""))
+            if encoded > MAX_CREDENTIAL_URL_LENGTH:
+                msg = (
+                    f"{name} must be at most {MAX_CREDENTIAL_URL_LENGTH} characters once "
+                    f"percent-encoded for the URL, got {encoded}"
+                )
                 raise ValueError(msg)
         self._credentials = _Credentials(login, password)
         super().__init__(

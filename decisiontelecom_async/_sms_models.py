@@ -20,6 +20,7 @@ from decisiontelecom_async._sms_length import SmsEncoding, SmsLength, measure_sm
 
 __all__ = [
     "MAX_ALPHANUMERIC_SENDER",
+    "MAX_CREDENTIAL_URL_LENGTH",
     "MAX_NUMERIC_SENDER",
     "MAX_PHONE",
     "MAX_TEXT_URL_LENGTH",
@@ -44,6 +45,14 @@ The SMS API takes the text in the query string of a ``GET``, and the vendor
 gives no limit. Web servers refuse a request line over 8 KiB by default
 (nginx, Apache), and httpx refuses a URL over 64 KiB before sending; 7000
 leaves room for the path, the credentials, the phone and the sender.
+"""
+
+MAX_CREDENTIAL_URL_LENGTH = 256
+"""The longest login or password, in characters once percent-encoded.
+
+Both travel in the URL of every request, beside a text of up to
+:data:`MAX_TEXT_URL_LENGTH`; this keeps the whole request line under the
+8 KiB web servers accept, and far under the 64 KiB httpx refuses to send.
 """
 
 _SENDER_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .-_&")

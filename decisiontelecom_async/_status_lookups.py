@@ -16,6 +16,7 @@ from decisiontelecom_async._bulk import BulkRun
 from decisiontelecom_async._bulk_calls import get_statuses_of
 from decisiontelecom_async._errors import FieldProblem, ValidationError
 from decisiontelecom_async._models import StatusOutcome
+from decisiontelecom_async._numbers import MAX_ID
 from decisiontelecom_async._polling import wait_for_final_status_of, wait_for_final_statuses_of
 
 if TYPE_CHECKING:
@@ -38,10 +39,28 @@ def check_message_id(message_id: object) -> int:
     """Refuse a message id that cannot be one, before any request."""
     if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
         raise ValidationError(
-            [FieldProblem("message_id", f"must be a positive int, got {message_id!r}")],
+            [FieldProblem("message_id", f"must be a positive int, got {_shown(message_id)}")],
+            subject="status look-up",
+        )
+    if message_id > MAX_ID:
+        # Ids are unsigned 64-bit: the service never gave this one out.
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "message_id",
+                    f"must be at most {MAX_ID} (ids are 64-bit), got {_shown(message_id)}",
+                )
+            ],
             subject="status look-up",
         )
     return message_id
+
+
+def _shown(value: object) -> str:
+    # repr() of an int past 4300 digits raises a plain ValueError.
+    if isinstance(value, int) and abs(value) > MAX_ID:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)
 
 
 class StatusLookups(BaseClient, Generic[_R]):

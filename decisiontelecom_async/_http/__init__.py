@@ -122,7 +122,7 @@ async def send_request(
     quarter of the CPU per request. When the ``httpx`` logger would record
     the request, it goes through ``send`` as usual, so its log line stays.
     """
-    scope = asyncio.timeout(budget)
+    scope = asyncio.timeout(None if budget is None else _within_budget(request, budget))
     try:
         async with scope:
             if direct and not _httpx_logger.isEnabledFor(logging.INFO):
@@ -143,6 +143,32 @@ async def send_request(
         if failure is None:
             raise
         raise _transport_error(_where(request, redactor), exc, failure, redactor) from None
+
+
+# How much longer than the budget the whole exchange may take, so that a
+# connect cut short by the budget ends as the transport's own connect timeout
+# (which proves the request never left) rather than as the budget's scope.
+_CONNECT_GRACE = 0.1
+
+
+def _within_budget(request: httpx.Request, budget: float) -> float:
+    """Bound ``request``'s connect and pool waits by ``budget``; the deadline for the rest.
+
+    Without this, a connect that hangs (SYNs unanswered) for longer than the
+    budget is cut by the budget's scope, and the error cannot tell that no
+    byte of the request left: a send would be reported as maybe delivered.
+    """
+    timeouts = request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        connect, pool = timeouts.get("connect"), timeouts.get("pool")
+        if connect is None or connect > budget or pool is None or pool > budget:
+            # A new dict: the request is sent again on a retry, with less budget.
+            request.extensions["timeout"] = {
+                **timeouts,
+                "connect": budget if connect is None else min(connect, budget),
+                "pool": budget if pool is None else min(pool, budget),
+            }
+    return budget + _CONNECT_GRACE
 
 
 def _out_of_budget(where: str) -> TransportError:

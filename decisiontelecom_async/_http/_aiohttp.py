@@ -303,7 +303,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     answer.raw_headers,
                     content,
                     answer.version,
-                    content_encoding=answer.headers.get("Content-Encoding"),
+                    # Several headers are one list (RFC 9110 5.3), as httpx reads them.
+                    content_encoding=", ".join(answer.headers.getall("Content-Encoding", ()))
+                    or None,
                 )
         except _NotResent as exc:
             # The dropped connection itself, now past aiohttp's resend.

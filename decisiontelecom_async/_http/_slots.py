@@ -38,6 +38,11 @@ class Slots:
         """A place in line for a first attempt that may need to queue more than once."""
         return next(self._tickets)
 
+    @property
+    def free_now(self) -> bool:
+        """Whether :meth:`acquire` would take a slot at once, without waiting."""
+        return self._free > 0 and not self._retries and not self._first_attempts and not self._away
+
     async def acquire(self, *, retry: bool = False, ticket: int | None = None) -> None:
         """Wait for a slot; give it back with :meth:`release` (or :meth:`step_aside`).
 

@@ -112,6 +112,11 @@ class Throttle:
         """Whether a first attempt may go out now: no pause, no retry owed."""
         return self._owed == 0 and self._now() >= self._resume_at
 
+    @property
+    def open_now(self) -> bool:
+        """Whether a first attempt would pass :meth:`wait` and :meth:`acquire` at once."""
+        return self._gate is None and self.clear
+
     def owe(self) -> None:
         """Note a request answered 429 whose retry has not gone out yet."""
         self._owed += 1
