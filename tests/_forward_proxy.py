@@ -15,6 +15,7 @@ import contextlib
 from urllib.parse import SplitResult, urlsplit
 
 import attrs
+from _loopback import serve_connection
 
 
 @attrs.define
@@ -36,17 +37,7 @@ class ForwardProxy:
         return f"Basic {token}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while await self._one(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        await serve_connection(self._one, reader, writer, self._writers)
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         line = await reader.readline()

@@ -20,6 +20,29 @@ from typing import Any, Literal
 import attrs
 
 
+async def serve_connection(
+    one: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    writers: set[asyncio.StreamWriter],
+) -> None:
+    """Answer requests on one kept-alive connection with ``one`` until it says stop.
+
+    ``writers`` holds the open connections, so a server can drop them all.
+    """
+    writers.add(writer)
+    try:
+        while await one(reader, writer):
+            pass
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writers.discard(writer)
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
 @attrs.frozen
 class Reply:
     status: int = 200
@@ -46,17 +69,7 @@ class Loopback:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self._writers.add(writer)
-        try:
-            while await self._one(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        await serve_connection(self._one, reader, writer, self._writers)
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         line = await reader.readline()
