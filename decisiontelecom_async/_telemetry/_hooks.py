@@ -28,11 +28,19 @@ from decisiontelecom_async._telemetry._spans import Attempt, RunSpan, traced_mes
 from decisiontelecom_async._version import __version__
 
 try:
-    # The API's stand-in before a meter provider is set: no public name says
-    # "unset" for metrics as ProxyTracerProvider does for traces.
+    # The API's stand-in before a meter provider is set (no public name says
+    # "unset" for metrics, as ProxyTracerProvider does for traces), and the
+    # module holding the global, read directly (see Hooks.signals).
+    import opentelemetry.metrics._internal as _metrics_globals
     from opentelemetry.metrics._internal import _ProxyMeterProvider as _UnsetMeters
-except ImportError:  # pragma: no cover - a later API moved it: treat any provider as set
+except ImportError:  # pragma: no cover - a later API moved them: the public getters only
+    _metrics_globals = None  # type: ignore[assignment]
     _UnsetMeters = type(None)  # type: ignore[assignment, misc]
+
+# Whether the API's globals can be read as they are (1.27 to 1.45 at least).
+_GLOBALS_READABLE = hasattr(trace, "_TRACER_PROVIDER") and hasattr(
+    _metrics_globals, "_METER_PROVIDER"
+)
 
 if TYPE_CHECKING:
     from decisiontelecom_async._errors import DecisionTelecomError
@@ -83,13 +91,29 @@ class Hooks:
         self._tracer: trace.Tracer | None = None
         self._instruments: Instruments | None = None
         self._signals: Signals | None = None
+        # What the API's globals held when last resolved (not None: resolve at first).
+        self._set_tracer_provider: object = self
+        self._set_meter_provider: object = self
 
     def signals(self) -> Signals | None:
         """The tracer and instruments of the providers set now; None when neither is."""
+        # The API's own globals, read as they are: its getters look the
+        # environment up at every call, several times the cost of this check.
+        if (
+            _GLOBALS_READABLE
+            and trace._TRACER_PROVIDER is self._set_tracer_provider  # noqa: SLF001
+            and _metrics_globals._METER_PROVIDER is self._set_meter_provider  # noqa: SLF001
+        ):
+            return self._signals
+        return self._resolve()
+
+    def _resolve(self) -> Signals | None:
+        if _GLOBALS_READABLE:
+            self._set_tracer_provider = trace._TRACER_PROVIDER  # noqa: SLF001
+            self._set_meter_provider = _metrics_globals._METER_PROVIDER  # noqa: SLF001
+        # The getters: a provider named in the environment is loaded by them.
         tracer_provider = trace.get_tracer_provider()
         meter_provider = metrics.get_meter_provider()
-        if tracer_provider is self._tracer_provider and meter_provider is self._meter_provider:
-            return self._signals
         if tracer_provider is not self._tracer_provider:
             self._tracer_provider = tracer_provider
             self._tracer = (
