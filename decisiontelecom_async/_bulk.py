@@ -215,8 +215,7 @@ class _Run(Generic[_I, _R, _O]):
         self._aborted = 0
         self._retried = 0
         self._active = 0
-        self._traced: RunSpan | None = None
-        """The run's span and outcome counts (the otel extra, configured), else None."""
+        self.traced: RunSpan | None = None  # its span and counts (_bulk_run._traced)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -224,24 +223,11 @@ class _Run(Generic[_I, _R, _O]):
         self._started = time.monotonic()
         # Closing the client cancels the runs it holds.
         self._client._live_runs.add(self)  # noqa: SLF001 - the engine is part of the client
-        # getattr: the engine's own tests run it for stand-ins of a client.
-        telemetry = getattr(self._client, "_telemetry", None)
-        traced = self._traced = (
-            None if telemetry is None else telemetry.run(self._name, writes=self._writes)
-        )
-        if traced is not None:
-            # Each task copies the context it is made in: the workers' requests
-            # are the run span's children (workers made by workers inherit it).
-            traced.enter()
-        try:
-            self._spawn()
-            if self._progress is not None:
-                self._tasks.append(
-                    asyncio.create_task(self._tick(self._progress), name=f"{self._name}-progress")
-                )
-        finally:
-            if traced is not None:
-                traced.leave()
+        self._spawn()
+        if self._progress is not None:
+            self._tasks.append(
+                asyncio.create_task(self._tick(self._progress), name=f"{self._name}-progress")
+            )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s started with %d workers", self._name, self._workers)
 
@@ -294,8 +280,6 @@ class _Run(Generic[_I, _R, _O]):
             # Each worker records the input it had (unknown, or not sent) as it goes.
             await asyncio.wait(pending)
         self.closed = True
-        if self._traced is not None:
-            self._traced.end(self.cause)
         if self.ready and (self.owner is None or self.owner() is None):
             # Nobody can drain() them any more: at least say what went out.
             self.warn_unclaimed()
@@ -399,8 +383,8 @@ class _Run(Generic[_I, _R, _O]):
             self._aborted += 1
         if attempts > 1:
             self._retried += attempts - 1
-        if self._traced is not None:
-            self._traced.outcome(outcome, error)
+        if self.traced is not None:
+            self.traced.outcome(outcome, error)
         self.ready.append(outcome)
         self.wake()
         if self._stop_when is not None and not self.halted and self.failure is None:

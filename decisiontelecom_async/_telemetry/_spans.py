@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from decisiontelecom_async._errors import DecisionTelecomError, TransportError
@@ -240,7 +242,7 @@ class RunSpan:
         self._signals = signals
         self._counts_messages = writes
         self._counts: dict[str, int] = {}
-        self._token: object | None = None
+        self._token: Token[Context] | None = None
         tracer = signals.tracer
         self._span = (
             None
@@ -252,15 +254,14 @@ class RunSpan:
             )
         )
 
-    def enter(self) -> None:
+    def __enter__(self) -> None:
         """Make the run's span current (while its workers are made)."""
         if self._span is not None:
             self._token = context.attach(trace.set_span_in_context(self._span))
 
-    def leave(self) -> None:
-        """Undo :meth:`enter`."""
+    def __exit__(self, *_: object) -> None:
         if self._token is not None:
-            context.detach(self._token)  # type: ignore[arg-type]
+            context.detach(self._token)
             self._token = None
 
     def outcome(self, outcome: object, error: DecisionTelecomError | None) -> None:
