@@ -124,6 +124,24 @@ async def test_a_send_is_a_message_span_over_one_client_span(
     assert attempt.status.status_code is StatusCode.UNSET
     assert attempt.instrumentation_scope.name == "decisiontelecom_async"
     assert attempt.instrumentation_scope.version
+    found = otel.metrics()
+    assert found["decisiontelecom.messages"] == {
+        frozenset(
+            {
+                "decisiontelecom.client": "ViberClient",
+                "decisiontelecom.outcome": "sent",
+                "decisiontelecom.resumed": False,
+            }.items()
+        ): 1
+    }
+    duration = {
+        k: v
+        for k, v in http_attributes(server, **{"http.response.status_code": 200}).items()
+        if k != "url.full"
+    }
+    assert found["http.client.request.duration"] == {frozenset(duration.items()): 1}
+    assert "decisiontelecom.retries" not in found
+    assert "decisiontelecom.rate_limited" not in found
     # No personal data by default, no key.
     exported = otel.everything()
     for private in (RECEIVER, TEXT, "telemetry-key", "Authorization", "Basic "):
