@@ -16,6 +16,9 @@ client CPU time and peak RSS belong to one variant. Four scenarios:
    beside a fixed ceiling at the true limit and none, for limits of 60, 150
    and 400 requests/second and a drop from 150 to 60.
 
+Then ``bench/otel.py``: client CPU per message with OpenTelemetry absent,
+present but unconfigured, and configured with in-memory exporters.
+
 With ``--journal``, ``bench/journal.py`` runs last: a 200,000-message
 campaign with and without a :class:`SqliteJournal`.
 
@@ -254,6 +257,9 @@ def main() -> None:
     # Its own loopback server and clients, after the shared server has gone.
     adaptive = [PYTHON, str(HERE / "adaptive_rate.py"), *(["--seconds=6"] if args.quick else [])]
     subprocess.run(adaptive, check=False)
+    # The telemetry's cost: absent, unconfigured, configured (bench/otel.py).
+    telemetry = [PYTHON, str(HERE / "otel.py"), *(["--n=2000", "--repeat=1"] if args.quick else [])]
+    subprocess.run(telemetry, check=False)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))

@@ -33,6 +33,7 @@ from decisiontelecom_async._http._shortcuts import OwnRequests
 from decisiontelecom_async._http._slots import Slots
 from decisiontelecom_async._http._throttle import OwedRetry, Throttle
 from decisiontelecom_async._retry import RetryPolicy, call_with_retries
+from decisiontelecom_async._telemetry import HOOKS
 
 __all__ = ["BaseClient", "ClientState"]
 
@@ -153,6 +154,8 @@ class BaseClient:
         self._live_runs: set[_LiveRun] = set()
         self._urls: dict[str, httpx.URL] = {}
         self._own_requests: OwnRequests | None = None
+        # None without the otel extra: every hook below is behind this one check.
+        self._telemetry = None if HOOKS is None else HOOKS.watch(self, self._base_url)
 
     def _make_http_client(self) -> httpx.AsyncClient:
         # Keep-alive pool as large as the concurrency bound, so a busy run
@@ -324,6 +327,7 @@ class BaseClient:
         parse: Callable[[Answer], _T],
         *,
         attempt: int = 1,
+        after: DecisionTelecomError | None = None,
         retry_policy: RetryPolicy | None = None,
         call_started: float | None = None,
         on_way: Callable[[], None] | None = None,
@@ -348,6 +352,7 @@ class BaseClient:
                 guard.request_leaves()
             self._in_flight += 1
             started = time.perf_counter()
+            watch = self._telemetry.attempt(request, attempt, after) if self._telemetry else None
             try:
                 response = await send_request(
                     self._http,
@@ -356,8 +361,11 @@ class BaseClient:
                     direct=self._owns_http_client,
                     budget=budget,
                 )
-            except DecisionTelecomError as exc:
-                _log_request(request, type(exc).__name__, attempt, started)
+            except BaseException as exc:
+                if watch is not None:
+                    watch.end(None, exc)
+                if isinstance(exc, DecisionTelecomError):
+                    _log_request(request, type(exc).__name__, attempt, started)
                 raise
             finally:
                 self._in_flight -= 1
@@ -365,6 +373,8 @@ class BaseClient:
         finally:
             self._slots.release()
         _log_request(request, str(response.status_code), attempt, started)
+        if watch is not None:
+            parse = watch.reading(parse)  # the attempt's span ends with what parse says
         try:
             result = parse(response)
         except RateLimitError as exc:
@@ -519,21 +529,26 @@ class BaseClient:
         debt = OwedRetry(self._throttle)
         if isinstance(first_failure, RateLimitError):
             debt.owe()
+        previous = first_failure
 
         async def attempt(number: int) -> _T:
+            nonlocal previous
             try:
                 return await self._send_once(
                     request,
                     parse,
                     attempt=number,
+                    after=previous,
                     retry_policy=policy,
                     call_started=started,
                     on_way=debt.repay,
                     guard=guard,
                     sleep=sleep,
                 )
-            except RateLimitError:
-                debt.owe()
+            except DecisionTelecomError as exc:
+                previous = exc
+                if isinstance(exc, RateLimitError):
+                    debt.owe()
                 raise
 
         try:
@@ -559,6 +574,23 @@ class BaseClient:
             raise
         finally:
             debt.repay()  # the call may end without the retry it was owed
+
+    def _send_message(
+        self,
+        request: httpx.Request,
+        parse: Callable[[Answer], int],
+        *,
+        receiver: str,
+        retry_policy: RetryPolicy | None,
+        guard: RunGuard | None,
+    ) -> Awaitable[tuple[int, int]]:
+        """Send one message: :meth:`_request` under its span (counted unless in a bulk run)."""
+        call = self._request(
+            request, parse, idempotent=False, retry_policy=retry_policy, guard=guard
+        )
+        if self._telemetry is None:
+            return call
+        return self._telemetry.message(call, request, receiver, counted=guard is None)
 
     def __repr__(self) -> str:
         return (

@@ -76,6 +76,7 @@ from decisiontelecom_async._progress import BulkProgress, ProgressHook
 
 if TYPE_CHECKING:
     from decisiontelecom_async._base_client import BaseClient
+    from decisiontelecom_async._telemetry._spans import RunSpan
 
 __all__ = [
     "BulkRun",
@@ -214,6 +215,7 @@ class _Run(Generic[_I, _R, _O]):
         self._aborted = 0
         self._retried = 0
         self._active = 0
+        self.traced: RunSpan | None = None  # its span and counts (_bulk_run._traced)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -381,6 +383,8 @@ class _Run(Generic[_I, _R, _O]):
             self._aborted += 1
         if attempts > 1:
             self._retried += attempts - 1
+        if self.traced is not None:
+            self.traced.outcome(outcome, error)
         self.ready.append(outcome)
         self.wake()
         if self._stop_when is not None and not self.halted and self.failure is None:

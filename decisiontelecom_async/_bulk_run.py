@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from decisiontelecom_async._bulk import _Run
     from decisiontelecom_async._errors import DecisionTelecomError
+    from decisiontelecom_async._telemetry._spans import RunSpan
 
 __all__ = ["BulkRun"]
 
@@ -148,8 +149,24 @@ async def _iterate(
             yield outcome
 
 
+def _traced(run: _Run[Any, Any, _O]) -> RunSpan | None:
+    """The run's span, which counts its outcomes (the otel extra, configured), or None."""
+    # getattr: the engine's own tests drive it for stand-ins of a client.
+    telemetry = getattr(run._client, "_telemetry", None)  # noqa: SLF001 - the engine's
+    if telemetry is not None:
+        run.traced = telemetry.run(run._name, writes=run._writes)  # noqa: SLF001 - the engine's
+    return run.traced
+
+
 async def _hand_out(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
-    run.start()
+    traced = _traced(run)
+    if traced is None:
+        run.start()
+    else:
+        # Each task copies the context it is made in: with the run's span
+        # current, the workers' requests are its children.
+        with traced:
+            run.start()
     ready = run.ready
     try:
         while True:
@@ -171,3 +188,5 @@ async def _hand_out(run: _Run[Any, Any, _O]) -> AsyncGenerator[_O, None]:
         await run.finish()
     finally:
         await run.close()
+        if traced is not None:
+            traced.end(run.cause)

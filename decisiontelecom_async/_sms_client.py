@@ -256,8 +256,12 @@ class SmsClient(StatusLookups[SmsStatus]):
             msg = f"expected an SmsMessage, got {type(message).__name__}"
             raise TypeError(msg)
         request = self._get("send", _send_params(message))
-        return await self._call(
-            request, read_message_id, idempotent=False, retry_policy=retry_policy, guard=guard
+        return await self._send_message(
+            request,
+            lambda response: read_message_id(response, self._redactor),
+            receiver=message.phone,
+            retry_policy=retry_policy,
+            guard=guard,
         )
 
     def send_many(

@@ -108,10 +108,10 @@ class ViberClient(StatusLookups[MessageReceipt]):
         request = self._build_request(
             "POST", "send-viber", json_body=viber_message_to_wire(message)
         )
-        return await self._request(
+        return await self._send_message(
             request,
             self._parse_message_id,
-            idempotent=False,
+            receiver=message.receiver,
             retry_policy=retry_policy,
             guard=guard,
         )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import attrs
 import pytest
 import respx
+from _otel import reset_globals
 
 from decisiontelecom_async import ViberClient, ViberMessage
 
@@ -40,6 +41,13 @@ def _no_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         "DECISIONTELECOM_SMS_BASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_telemetry_provider_left() -> Iterator[None]:
+    """A provider a test (or a docs example) set does not outlive it (tests/_otel.py)."""
+    yield
+    reset_globals()
 
 
 @pytest.fixture

@@ -327,6 +327,7 @@ def test_every_python_example_is_run() -> None:
     example_tests = {
         "callbacks.md": ROOT / "tests" / "callbacks" / "test_server.py",
         "distributed.md": ROOT / "tests" / "distributed" / "test_redis_limit.py",
+        "observability.md": ROOT / "tests" / "telemetry" / "test_recipes.py",
     }
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quickstart = {example.source for example in readme_quickstart()}
@@ -357,7 +358,14 @@ def requirement_modules(requirements: list[str]) -> set[str]:
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 # What a distribution a page names brings with it that its examples import.
-BROUGHT_ALONG = {"fastapi": {"starlette"}}
+BROUGHT_ALONG = {
+    "fastapi": {"starlette"},
+    # OpenTelemetry's distributions all fill the one `opentelemetry` namespace.
+    "opentelemetry_api": {"opentelemetry"},
+    "opentelemetry_sdk": {"opentelemetry"},
+    "opentelemetry_exporter_otlp_proto_http": {"opentelemetry"},
+    "opentelemetry_exporter_prometheus": {"opentelemetry", "prometheus_client"},
+}
 
 
 def installable_on(text: str) -> set[str]:

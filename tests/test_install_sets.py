@@ -1,8 +1,9 @@
 """What ``pip install decisiontelecom-async`` gives a user: the core works without any extra.
 
 A real subprocess hides the extras' libraries (aiohttp and yarl of ``fast``,
-click and rich of ``cli``) before the package is imported, then sends through
-a served sandbox, so this holds in the all-extras environment too.
+click and rich of ``cli``, opentelemetry of ``otel``) before the package is
+imported, then sends through a served sandbox, so this holds in the
+all-extras environment too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CORE_ONLY = textwrap.dedent(
     import importlib.abc
     import sys
 
-    HIDDEN = {"aiohttp", "yarl", "multidict", "click", "rich"}
+    HIDDEN = {"aiohttp", "yarl", "multidict", "click", "rich", "opentelemetry"}
 
 
     class Hide(importlib.abc.MetaPathFinder):

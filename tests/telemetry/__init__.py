@@ -1,0 +1,1 @@
+"""Tests of decisiontelecom_async._telemetry: what reaches an OpenTelemetry backend."""
