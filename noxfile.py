@@ -33,7 +33,7 @@ def install_groups(session: nox.Session, *groups: str, extras: str = "") -> None
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite under coverage, the loopback-server tests included."""
-    install_groups(session, "tests", extras="[all]")
+    install_groups(session, "tests", "tests-otel", extras="[all]")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=85")
 
