@@ -56,7 +56,9 @@ _STATUS_TIMEOUT = 20.0
 _TIME_LIMIT = 45.0
 _SLOWEST_RATE = 100.0
 """Messages a second the time limit allows for beyond :data:`_TIME_LIMIT`."""
-_RETRIES = RetryPolicy(max_retries=6, initial_wait=0.2, max_wait=2.0, timeout=20.0)
+_RETRIES = RetryPolicy(max_retries=6, initial_wait=0.05, max_wait=2.0, jitter=0.05, timeout=20.0)
+"""Short backoffs: a wave ends when its last 500 is retried, and the next wave
+waits for it (0.2 s plus up to 0.5 s of jitter left the sandbox idle ~0.5 s)."""
 _TRANSACTIONAL_IN_TEN = 7
 """Of every ten messages, this many are transactional (with an SMS fallback)."""
 
@@ -70,6 +72,9 @@ def demo_config(seed: int, *, time_scale: float = 1.0) -> SandboxConfig:
         seed=seed,
         time_scale=time_scale,
         rate_limit=400.0,
+        # A real limiter lets through a short burst only; a second's worth
+        # hid the limit from the learner, which then overshot it.
+        rate_burst=0.1,
         server_error_share=0.02,
         undelivered_share=0.12,
         rejected_share=0.02,
