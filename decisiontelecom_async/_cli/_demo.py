@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -269,7 +270,15 @@ async def _send(
     report.send_seconds = time.monotonic() - started
     report.send_cpu_seconds = time.process_time() - cpu
     report.steady_rate = steady_rate(finished)
+    report.machine_load = _machine_load()
     return ids
+
+
+def _machine_load() -> tuple[float, int] | None:
+    """The one-minute load average and the cores, where the system tells them."""
+    if not hasattr(os, "getloadavg"):  # Windows
+        return None
+    return os.getloadavg()[0], os.cpu_count() or 1
 
 
 async def _await_delivery(

@@ -108,6 +108,27 @@ def test_demo_report_shows_the_learned_rate_only_once_a_429_taught_it() -> None:
     assert re.search(r"rate limit\s+.\s+none", rendered(unlimited))
 
 
+def test_the_demo_says_why_it_stayed_under_90_percent_of_the_limit() -> None:
+    def rendered(**figures: object) -> str:
+        report = DemoReport(
+            2000, sent=2000, sandbox_limit=400.0, send_seconds=8.0, steady_rate=320.0
+        )
+        for name, value in figures.items():
+            setattr(report, name, value)
+        console = Console(file=io.StringIO(), width=200)
+        console.print(report.table())
+        return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+    starved = rendered(send_cpu_seconds=7.8)
+    assert "under 90% of the limit" in starved
+    assert "CPU" in starved.split("under 90% of the limit")[1]
+    busy = rendered(send_cpu_seconds=2.0, machine_load=(5.2, 2))
+    assert "busy machine (load 5.2 on 2 cores)" in busy
+    short = rendered(send_cpu_seconds=2.0, machine_load=(0.5, 2))
+    assert "--messages" in short.split("under 90% of the limit")[1]
+    assert "under 90%" not in rendered(steady_rate=380.0, send_cpu_seconds=7.8)
+
+
 def test_steady_throughput_leaves_out_the_warm_up_and_the_retry_tail() -> None:
     # 100 outcomes in the warm-up, then 100 a second, then a tail of 10 late retries.
     finished = [0.5] * 100 + [2.0 + i / 100 for i in range(1, 301)] + [10.0] * 10
