@@ -25,6 +25,9 @@ from decisiontelecom_async import MessageReceipt, SmsStatus, ViberStatus
 __all__ = ["DemoReport", "Served", "steady_rate"]
 
 WARM_UP = 2.0
+TARGET = 0.9
+"""The share of the sandbox's limit the steady throughput should reach; under
+it, the report says what held it back."""
 STEADY_SHARE = 0.95
 """The steady throughput leaves out the first seconds (a learned rate starts
 low) and the last messages (they wait out retry backoffs one by one)."""
@@ -85,6 +88,8 @@ class DemoReport:
     """CPU this process (client and sandbox both) spent while sending."""
     send_requests: int = 0
     """Requests the sandbox saw while sending (``served_sending`` says how many got a 429)."""
+    machine_load: tuple[float, int] | None = None
+    """The machine's load average (one minute) when the sending ended, and its cores."""
 
     @property
     def failed(self) -> int:
@@ -154,6 +159,8 @@ class DemoReport:
                 f"{self.steady_rate:,.0f} msg/s",
                 f"{of_limit}after {WARM_UP:g} s, until {STEADY_SHARE:.0%} were sent",
             )
+        if self.steady_rate and limit and self.steady_rate < TARGET * limit:
+            table.add_row(f"under {TARGET:.0%} of the limit", "because", self._held_back())
         if self.send_seconds:
             # Client and sandbox share one event loop: near 100%, the CPU (not
             # the rate limit) is what holds the throughput back.
@@ -162,6 +169,23 @@ class DemoReport:
                 f"{self.send_cpu_seconds / self.send_seconds:.0%}",
                 "of one core, client and sandbox together",
             )
+
+    def _held_back(self) -> str:
+        """What kept the steady throughput under :data:`TARGET` of the limit."""
+        reasons = []
+        cpu = self.send_cpu_seconds / self.send_seconds if self.send_seconds else 0.0
+        if cpu >= 0.9:  # noqa: PLR2004 - near one whole core
+            reasons.append(f"the CPU: {cpu:.0%} of the one core client and sandbox share")
+        if self.machine_load and self.machine_load[0] > self.machine_load[1]:
+            load, cores = self.machine_load
+            # More runnable work than cores: this process waited for its turn.
+            reasons.append(f"a busy machine (load {load:.1f} on {cores} cores)")
+        limit = self.sandbox_limit or 0.0
+        if self.learned_rate and self.learned_rate < TARGET * limit:
+            reasons.append(f"the rate learned ({self.learned_rate:,.0f} req/s)")
+        if not reasons:
+            reasons.append("the warm-up weighs heavily in a short run (try --messages 10000)")
+        return "; ".join(reasons)
 
     def table(self) -> Table:
         """The campaign manager's summary."""

@@ -59,6 +59,10 @@ _TARGET = 0.97
 """Rate held, as a share of the measured limit."""
 _PROBE_AFTER = 3.0
 """Seconds without a 429 before the ceiling is probed upwards."""
+_PROBE_AFTER_START = 1.0
+"""The same after the first cut: measured while the rate was still doubling,
+that first ceiling is low (the window reaches back to when the client sent
+below the limit), so it is put right soon rather than held for long."""
 _PROBE_FIRST = 0.01
 _PROBE_MAX = 0.04
 """First and largest raise of the ceiling per step while probing."""
@@ -94,6 +98,7 @@ class RateLearner:
         self._cut_at = now
         self._quiet_since = now
         self._probe = _PROBE_FIRST
+        self._probe_after = _PROBE_AFTER
         self._answers: collections.deque[float] = collections.deque()
 
     @property
@@ -149,6 +154,7 @@ class RateLearner:
         accepted = sum(1 for t in self._answers if t >= since) / max(now - since, 1 / self._rate)
         # Nothing accepted at all says little about the limit: halve instead.
         ceiling = min(accepted, self._rate) if accepted > 0 else self._rate / 2
+        self._probe_after = _PROBE_AFTER_START if self._ceiling is None else _PROBE_AFTER
         self._ceiling = max(_MIN_RATE, ceiling)
         self._rate = max(_MIN_RATE, _CUT * self._ceiling)
         self._cut_at = self._quiet_since = self._step_at = now
@@ -169,7 +175,7 @@ class RateLearner:
         target = _TARGET * self._ceiling
         if self._rate < target:
             self._rate = min(target, self._rate + max((target - self._rate) / 2, _MIN_RATE))
-        elif used >= _USED_TO_PROBE and now - self._quiet_since >= _PROBE_AFTER:
+        elif used >= _USED_TO_PROBE and now - self._quiet_since >= self._probe_after:
             self._ceiling *= 1 + self._probe
             self._probe = min(_PROBE_MAX, self._probe * 2)
             self._rate = _TARGET * self._ceiling

@@ -38,6 +38,17 @@ def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(msg)
 
 
+def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        msg = f"SandboxConfig.{attribute.name} must be a finite number > 0, got {value!r}"
+        raise ValueError(msg)
+
+
 def _span(instance: object, attribute: attrs.Attribute[Any], value: Span) -> None:
     if isinstance(value, tuple):
         if len(value) != 2:  # noqa: PLR2004 - a pair
@@ -112,8 +123,12 @@ class SandboxConfig:
     """What users reply, picked at random."""
 
     rate_limit: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Requests a second (bursts of up to a second's worth); beyond it, 429 with
+    """Requests a second (bursts of up to :attr:`rate_burst`); beyond it, 429 with
     ``Retry-After`` in (fractional) seconds."""
+    rate_burst: float = attrs.field(default=1.0, validator=_positive_seconds)
+    """Seconds' worth of :attr:`rate_limit` the bucket holds (at least one
+    request): a burst of that many goes through at once. A service whose
+    limiter allows short bursts only is ``0.1``."""
     server_error_share: float = attrs.field(default=0.0, validator=_share)
     """Share of requests answered 500 (not processed)."""
     error_in_200_share: float = attrs.field(default=0.0, validator=_share)

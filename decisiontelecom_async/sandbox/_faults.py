@@ -36,7 +36,7 @@ class DropPhase(enum.Enum):
 
 
 class TokenBucket:
-    """``rate`` requests a second, with bursts of up to a second's worth.
+    """``rate`` requests a second, with bursts of up to ``burst`` seconds' worth.
 
     A refused request is told when to come back (``Retry-After``), and each
     refusal still waiting for its turn pushes the next one's turn back by
@@ -45,9 +45,15 @@ class TokenBucket:
     of the whole crowd returning together and colliding again.
     """
 
-    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        burst: float = 1.0,
+    ) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate * burst)
         self._monotonic = monotonic
         self._tokens = self.capacity
         self._updated = monotonic()
@@ -75,7 +81,11 @@ class Faults:
         self, config: SandboxConfig, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         seed, rate_limit = config.seed, config.rate_limit
-        self.bucket = None if rate_limit is None else TokenBucket(rate_limit, monotonic)
+        self.bucket = (
+            None
+            if rate_limit is None
+            else TokenBucket(rate_limit, monotonic, burst=config.rate_burst)
+        )
         self.config = config
         self._server_errors = seeded_random(seed, "server_error")
         self._errors_in_200 = seeded_random(seed, "error_in_200")

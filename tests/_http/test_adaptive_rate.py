@@ -103,6 +103,17 @@ def test_it_finds_a_fixed_limit_and_holds_just_under_it(limit: float, latency: f
     assert 0.9 * limit <= statistics.median(run.rates[len(run.rates) // 3 :]) <= 1.05 * limit
 
 
+@pytest.mark.parametrize("limit", [150.0, 400.0, 1000.0])
+@pytest.mark.parametrize("latency", [0.002, 0.05])
+def test_its_first_ceiling_is_put_right_within_seconds(limit: float, latency: float) -> None:
+    # The first ceiling is measured while the rate still doubled, so it is
+    # low; held for the usual 3 s before probing, seconds 2 to 4 ran at 0.93x
+    # of a 400 limit, which a short campaign (the demo's) never made up.
+    run = simulate(lambda _: limit, 5, latency=latency)
+    assert run.accepted_per_second(2, 4) >= 0.95 * limit
+    assert run.refused_share < 0.02
+
+
 @pytest.mark.parametrize("limit", [5.0, 20.0])
 def test_a_small_limit_is_found_with_fewer_answers_to_learn_from(limit: float) -> None:
     # A handful of answers a second make every measure coarse; still close.

@@ -23,6 +23,7 @@ from decisiontelecom_async._cli import _demo as _cli_demo
 from decisiontelecom_async._cli._demo import run_demo
 from decisiontelecom_async._cli._demo_report import DemoReport, Served, steady_rate
 from decisiontelecom_async._models import MessageReceipt
+from decisiontelecom_async.sandbox._faults import Faults
 
 pytestmark = pytest.mark.network
 
@@ -73,6 +74,16 @@ async def test_demo_reports_the_learned_rate_and_the_429_share() -> None:
     assert "CPU while sending" in text
 
 
+def test_the_demo_sandbox_allows_short_bursts_as_a_real_limiter_does() -> None:
+    # A second's burst let a client send above the limit unseen for a while:
+    # the rate it learned overshot (413 req/s against 400) and earned 3% 429s.
+    config = _cli_demo.demo_config(7)
+    faults = Faults(config, monotonic=lambda: 0.0)  # a frozen clock: no refill
+    let_through = sum(1 for _ in range(1000) if faults.retry_after() is None)
+    assert config.rate_limit == 400
+    assert let_through == 40
+
+
 def test_demo_report_shows_the_learned_rate_only_once_a_429_taught_it() -> None:
     def rendered(report: DemoReport) -> str:
         console = Console(file=io.StringIO(), width=120)
@@ -95,6 +106,27 @@ def test_demo_report_shows_the_learned_rate_only_once_a_429_taught_it() -> None:
     assert "rate limit (fixed)" in rendered(fixed)
     unlimited = DemoReport(10, rate_option=None, sandbox_limit=400.0)
     assert re.search(r"rate limit\s+.\s+none", rendered(unlimited))
+
+
+def test_the_demo_says_why_it_stayed_under_90_percent_of_the_limit() -> None:
+    def rendered(**figures: object) -> str:
+        report = DemoReport(
+            2000, sent=2000, sandbox_limit=400.0, send_seconds=8.0, steady_rate=320.0
+        )
+        for name, value in figures.items():
+            setattr(report, name, value)
+        console = Console(file=io.StringIO(), width=200)
+        console.print(report.table())
+        return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+    starved = rendered(send_cpu_seconds=7.8)
+    assert "under 90% of the limit" in starved
+    assert "CPU" in starved.split("under 90% of the limit")[1]
+    busy = rendered(send_cpu_seconds=2.0, machine_load=(5.2, 2))
+    assert "busy machine (load 5.2 on 2 cores)" in busy
+    short = rendered(send_cpu_seconds=2.0, machine_load=(0.5, 2))
+    assert "--messages" in short.split("under 90% of the limit")[1]
+    assert "under 90%" not in rendered(steady_rate=380.0, send_cpu_seconds=7.8)
 
 
 def test_steady_throughput_leaves_out_the_warm_up_and_the_retry_tail() -> None:

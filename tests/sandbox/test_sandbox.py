@@ -37,6 +37,7 @@ from decisiontelecom_async.sandbox import (
     SandboxConfig,
     SandboxConnectionDropped,
 )
+from decisiontelecom_async.sandbox._faults import Faults
 
 KEY = "sandbox-key"
 FAST = RetryPolicy(max_retries=3, initial_wait=0.0, max_wait=0.0, jitter=0.0)
@@ -432,6 +433,20 @@ async def test_rate_limit_answers_429_with_retry_after() -> None:
     assert box.stats.sends_accepted == 2
 
 
+@pytest.mark.parametrize(("burst", "let_through"), [(None, 100), (1.0, 100), (0.1, 10)])
+async def test_rate_burst_is_how_many_seconds_of_the_limit_go_through_at_once(
+    burst: float | None, let_through: int
+) -> None:
+    options = {} if burst is None else {"rate_burst": burst}
+    now = [0.0]
+    faults = Faults(SandboxConfig(rate_limit=100, **options), monotonic=lambda: now[0])
+    # Everything at one instant: only the burst gets in ...
+    assert sum(1 for _ in range(500) if faults.retry_after() is None) == let_through
+    # ... and the bucket refills at the limit, whatever the burst.
+    now[0] = 0.5
+    assert sum(1 for _ in range(500) if faults.retry_after() is None) == min(50, let_through)
+
+
 async def test_the_client_waits_out_the_rate_limit() -> None:
     async with Sandbox(rate_limit=20) as box:
         await send_n(box, 24, max_concurrency=1)
@@ -528,6 +543,8 @@ def test_config_refuses_nonsense() -> None:
         {"latency": (0.2, 0.1)},
         {"latency": -1},
         {"rate_limit": 0},
+        {"rate_burst": 0},
+        {"rate_burst": float("inf")},
         {"balance": -1},
         {"callback_attempts": 0},
         {"access_key": ""},
