@@ -50,6 +50,7 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
 )
 from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
+from decisiontelecom_async._journal._shared import SharedJournal
 from decisiontelecom_async._models import SendOutcome
 
 if TYPE_CHECKING:
@@ -99,6 +100,22 @@ def _unknown_error(record: JournalRecord) -> TransportError:
         outcome_unknown=True,
         attempts=0,
     )
+
+
+def _failed_error(record: JournalRecord) -> DecisionTelecomError:
+    reason = f": {record.error}" if record.error else ""
+    return DecisionTelecomError(
+        f"refused when another worker of this run sent it{reason}; the next run of the "
+        "campaign sends it again",
+        attempts=0,
+    )
+
+
+def _resumed_error(record: JournalRecord) -> DecisionTelecomError:
+    """The error of a resumed input that was not accepted (unknown, or failed elsewhere)."""
+    if record.state is JournalState.FAILED:
+        return _failed_error(record)
+    return _unknown_error(record)
 
 
 def _state_of(error: DecisionTelecomError | None) -> JournalState:
@@ -215,7 +232,7 @@ class _Journaled(Generic[_I]):
         if record is not None:
             if record.state is JournalState.SENT and record.message_id is not None:
                 return record.message_id, 0
-            raise _unknown_error(record)
+            raise _resumed_error(record)
         item = check_item_type(entry.item, self._item_type)
         digest = entry.digest if entry.digest is not None else self._digest_of(item)
         journal = self._journal
@@ -252,6 +269,10 @@ class _Journaled(Generic[_I]):
         if record is not None:
             if record.state is JournalState.SENT:
                 return SendOutcome(entry.index, entry.item, record.message_id, resumed=True)
+            if record.state is JournalState.FAILED:
+                return SendOutcome(
+                    entry.index, entry.item, error=_failed_error(record), resumed=True
+                )
             unknown = error if isinstance(error, TransportError) else _unknown_error(record)
             return SendOutcome(entry.index, entry.item, error=unknown, resumed=True)
         if entry.claimed:
@@ -289,14 +310,28 @@ def send_many_journaled(
     """
     plan = _Plan(journal, digest_of, item_type, resend_unknown=resend_unknown)
     journaled = _Journaled(journal, send_one, item_type, digest_of)
+    entries = plan.entries(items)
+    runs: list[BulkRun[SendOutcome[_I]]] = []
+    if isinstance(journal, SharedJournal):
+        # Many workers: rows loaded, then taken in batches (see _shared_run).
+        from decisiontelecom_async._journal._shared_run import SharedPlan  # noqa: PLC0415
+
+        shared = SharedPlan(
+            journal,
+            plan,
+            resend_unknown=resend_unknown,
+            batch=workers,
+            halted=lambda: bool(runs) and runs[0]._run.halted,  # noqa: SLF001 - the run's own engine
+        )
+        entries = shared.entries(items)
 
     def stops_or_journal(error: DecisionTelecomError) -> bool:
         # A journal that cannot record a claim would let requests leave unrecorded.
         return isinstance(error, JournalError) or stops(error)
 
-    return run_bulk(
+    run = run_bulk(
         client,
-        plan.entries(items),
+        entries,
         journaled.call,
         journaled.outcome,
         workers=workers,
@@ -308,3 +343,5 @@ def send_many_journaled(
         writes=True,
         holding=journal.using(),
     )
+    runs.append(run)
+    return run
