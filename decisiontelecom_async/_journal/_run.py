@@ -78,7 +78,7 @@ def check_journal(journal: object, resend_unknown: object) -> None:
 class _Entry(Generic[_I]):
     """One input on its way through the engine, with what the journal knows of it."""
 
-    __slots__ = ("claimed", "digest", "index", "item", "resume")
+    __slots__ = ("claimed", "digest", "failure", "index", "item", "resume")
 
     def __init__(
         self, index: int, item: _I, digest: bytes | None, resume: JournalRecord | None = None
@@ -90,6 +90,8 @@ class _Entry(Generic[_I]):
         """The record answering this input without a request, if any."""
         self.claimed = False
         """Whether a claim was handed to the journal (so an outcome must follow)."""
+        self.failure: JournalError | None = None
+        """The journal's error to stop the run with, at this input (it is not sent)."""
 
 
 def _unknown_error(record: JournalRecord) -> TransportError:
@@ -228,6 +230,8 @@ class _Journaled(Generic[_I]):
 
     async def call(self, entry: _Entry[_I], guard: RunGuard) -> tuple[int, int]:
         """Answer from the journal, or claim durably and then send."""
+        if entry.failure is not None:
+            raise entry.failure  # stops the run: no input is sent past a journal that failed
         record = entry.resume
         if record is not None:
             if record.state is JournalState.SENT and record.message_id is not None:

@@ -33,7 +33,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from decisiontelecom_async._errors import JournalMismatchError
+from decisiontelecom_async._errors import JournalError, JournalMismatchError
 from decisiontelecom_async._journal._base import JournalRecord, JournalState
 from decisiontelecom_async._journal._codec import decode_input, encode_input
 from decisiontelecom_async._journal._run import _each, _Entry
@@ -90,10 +90,25 @@ class SharedPlan(Generic[_I]):
         for index in invalid:
             done[index] = 1
         # Rows taken and never claimed go back when the run ends (Journal._run_ended).
-        async for entry in self._taken(handed, done):
-            yield entry
-        async for entry in self._others(handed, done):
-            yield entry
+        try:
+            async for entry in self._taken(handed, done):
+                yield entry
+            async for entry in self._others(handed, done):
+                yield entry
+        except JournalError as exc:
+            if handed is None:
+                raise  # a worker without the input has no more inputs to answer for
+            # The journal went away: the next input stops the run with its error,
+            # and every input not answered yet gets CampaignAborted naming it.
+            rest = (index for index in range(size) if not done[index])
+            first = next(rest, None)
+            if first is None:
+                raise
+            failed = _Entry(first, handed[first], None)
+            failed.failure = exc
+            yield failed
+            for index in rest:
+                yield _Entry(index, handed[index], None)
 
     async def _load(self, items: Iterable[_I] | AsyncIterable[_I]) -> tuple[list[_I], list[int]]:
         handed: list[_I] = []
