@@ -17,7 +17,7 @@ import attrs
 from decisiontelecom_async._models import ViberMessage
 from decisiontelecom_async._sms_models import SmsMessage
 
-__all__ = ["decode_input", "encode_input"]
+__all__ = ["decode_input", "encode_input", "stored_line"]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -26,8 +26,12 @@ def _plain(_instance: object, _field: object, value: object) -> object:
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def encode_input(item: object) -> str | None:
-    """``item`` as stored text; ``None`` for an input of no kind a journal can store."""
+def encode_input(item: object, *, line: int | None = None) -> str | None:
+    """``item`` as stored text; ``None`` for an input of no kind a journal can store.
+
+    ``line`` is where the input came from in a campaign file (the command
+    line stores it, for a results file written without the file).
+    """
     if isinstance(item, tuple) and len(item) in (3, 4):
         phone, sender, text, *rest = item
         try:
@@ -41,7 +45,10 @@ def encode_input(item: object) -> str | None:
     else:
         return None
     fields = attrs.asdict(item, value_serializer=_plain)
-    return _ENCODER.encode({"kind": kind, "fields": fields})
+    stored: dict[str, Any] = {"kind": kind, "fields": fields}
+    if line is not None:
+        stored["line"] = line
+    return _ENCODER.encode(stored)
 
 
 def decode_input(text: str) -> ViberMessage | SmsMessage:
@@ -51,3 +58,9 @@ def decode_input(text: str) -> ViberMessage | SmsMessage:
     if stored["kind"] == "viber":
         return ViberMessage(**fields)
     return SmsMessage(**fields)
+
+
+def stored_line(text: str) -> int | None:
+    """The campaign file's line stored with an input, if any."""
+    line = json.loads(text).get("line")
+    return line if isinstance(line, int) else None
