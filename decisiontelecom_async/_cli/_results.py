@@ -32,7 +32,6 @@ from decisiontelecom_async._cli._journal_results import NOT_REACHED, _write_reco
 from decisiontelecom_async._cli._options import check_delimiter, check_encoding
 from decisiontelecom_async._cli._output import stderr_console
 from decisiontelecom_async._cli._shared_journal import is_dsn, postgres_journal
-from decisiontelecom_async._journal._codec import decode_input, stored_line
 
 if TYPE_CHECKING:
     from decisiontelecom_async.distributed import PostgresJournal
@@ -54,16 +53,15 @@ async def _from_journal(journal: PostgresJournal, output: Path) -> ResultWriter:
             extent = await journal.extent()
             for start in range(0, extent, _CHUNK):
                 stop = min(start + _CHUNK, extent)
-                found = {r.index: (r, p) for r, p in await journal.read_some(range(start, stop))}
+                found = {row.record.index: row for row in await journal.stored(start, stop)}
                 for position in range(start, stop):
-                    if position not in found:
+                    row = found.get(position)
+                    if row is None:
                         writer.invalid(BadRow(0, "", _NOT_LOADED))
                         continue
-                    record, payload = found[position]
-                    assert payload is not None  # noqa: S101 - every loaded row has its input
-                    message = cast("ViberMessage", decode_input(payload))
-                    line = stored_line(payload) or 0
-                    _write_record(writer, CampaignRow(line, message), record, NOT_REACHED)
+                    message = cast("ViberMessage", row.message)
+                    line = row.line or 0
+                    _write_record(writer, CampaignRow(line, message), row.record, NOT_REACHED)
             sink.flush()
             os.fsync(sink.fileno())
         temporary.replace(output)

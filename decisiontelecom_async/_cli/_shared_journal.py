@@ -10,16 +10,13 @@ the file); ``worker`` and ``results`` need no file.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from decisiontelecom_async import DecisionTelecomError
+from decisiontelecom_async import SmsMessage, ViberMessage
 from decisiontelecom_async._cli._csv import BadRow, CampaignRow
 from decisiontelecom_async._cli._errors import EXIT_USAGE, fail
-from decisiontelecom_async._journal._codec import encode_input
-from decisiontelecom_async._viber_client import viber_digest
 
 if TYPE_CHECKING:
     from decisiontelecom_async.distributed import PostgresJournal
@@ -66,28 +63,21 @@ async def load_rows(
     Raises :class:`ValueError` (exit 2) before anything is sent when a row
     differs from what the campaign holds at its position.
     """
-    batch: list[tuple[int, bytes, str | None]] = []
-    lines: dict[int, int] = {}
+    batch: list[tuple[int, ViberMessage | SmsMessage, int | None]] = []
     count = 0
 
     async def load() -> None:
-        stored = await journal.load(batch)
-        for index, digest, _payload in batch:
-            if stored.get(index, digest) != digest:
-                where = f"the row at line {lines[index]} is not the one it holds"
-                raise ValueError(mismatch_text(journal, csv_file, where))
+        for index in await journal.load_messages(batch):
+            line = next(row_line for i, _, row_line in batch if i == index)
+            where = f"the row at line {line} is not the one it holds"
+            raise ValueError(mismatch_text(journal, csv_file, where))
         batch.clear()
-        lines.clear()
 
     for position, row in enumerate(rows):
         count = position + 1
         if isinstance(row, BadRow):
             continue  # its results row comes from the file; nothing to send
-        with contextlib.suppress(DecisionTelecomError, TypeError, ValueError):
-            batch.append(
-                (position, viber_digest(row.message), encode_input(row.message, line=row.line))
-            )
-            lines[position] = row.line
+        batch.append((position, row.message, row.line))
         if len(batch) >= _LOAD_BATCH:
             await load()
     if batch:

@@ -50,6 +50,7 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
 )
 from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
+from decisiontelecom_async._journal._entry import _each, _Entry
 from decisiontelecom_async._journal._shared import SharedJournal
 from decisiontelecom_async._models import SendOutcome
 
@@ -73,25 +74,6 @@ def check_journal(journal: object, resend_unknown: object) -> None:
     if not isinstance(resend_unknown, bool):
         msg = f"resend_unknown must be a bool, got {type(resend_unknown).__name__}"
         raise TypeError(msg)
-
-
-class _Entry(Generic[_I]):
-    """One input on its way through the engine, with what the journal knows of it."""
-
-    __slots__ = ("claimed", "digest", "failure", "index", "item", "resume")
-
-    def __init__(
-        self, index: int, item: _I, digest: bytes | None, resume: JournalRecord | None = None
-    ) -> None:
-        self.index = index
-        self.item = item
-        self.digest = digest
-        self.resume = resume
-        """The record answering this input without a request, if any."""
-        self.claimed = False
-        """Whether a claim was handed to the journal (so an outcome must follow)."""
-        self.failure: JournalError | None = None
-        """The journal's error to stop the run with, at this input (it is not sent)."""
 
 
 def _unknown_error(record: JournalRecord) -> TransportError:
@@ -134,15 +116,6 @@ def _state_of(error: DecisionTelecomError | None) -> JournalState:
 
 def _summary(error: DecisionTelecomError | None) -> str | None:
     return None if error is None else f"{type(error).__name__}: {error}"
-
-
-async def _each(items: Iterable[_I] | AsyncIterable[_I]) -> AsyncIterator[_I]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
 
 
 class _Plan(Generic[_I]):

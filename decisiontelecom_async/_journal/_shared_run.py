@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 from decisiontelecom_async._errors import JournalError, JournalMismatchError
 from decisiontelecom_async._journal._base import JournalRecord, JournalState
 from decisiontelecom_async._journal._codec import decode_input, encode_input
-from decisiontelecom_async._journal._run import _each, _Entry
+from decisiontelecom_async._journal._entry import _each, _Entry
 from decisiontelecom_async._journal._shared import SharedJournal, StoredInputs
 
 if TYPE_CHECKING:

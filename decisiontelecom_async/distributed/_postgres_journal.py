@@ -52,14 +52,22 @@ import contextlib
 import logging
 import os
 import socket
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
+import attrs
+
 from decisiontelecom_async._errors import JournalError
 from decisiontelecom_async._journal._base import JournalRecord, JournalState
+from decisiontelecom_async._journal._codec import decode_input, encode_input, stored_line
 from decisiontelecom_async._journal._shared import SharedJournal, Taken
+from decisiontelecom_async._models import ViberMessage
+from decisiontelecom_async._sms_client import sms_digest
+from decisiontelecom_async._sms_models import SmsMessage
+from decisiontelecom_async._viber_client import viber_digest
+from decisiontelecom_async.distributed import _postgres_sql as sql
+from decisiontelecom_async.distributed._postgres_sql import shown_dsn
 
 try:
     import asyncpg
@@ -67,85 +75,12 @@ except ImportError as exc:  # pragma: no cover - only without the extra
     msg = 'PostgresJournal needs asyncpg: pip install "decisiontelecom-async[distributed]"'
     raise ImportError(msg) from exc
 
-__all__ = ["PostgresJournal"]
+__all__ = ["PostgresJournal", "StoredRow"]
 
 logger = logging.getLogger("decisiontelecom_async")
 
 _T = TypeVar("_T")
 
-_SCHEMA_LOCK = 0x44544A32  # one advisory lock: two workers creating the tables at once
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisiontelecom_campaigns (
-    campaign text PRIMARY KEY,
-    run integer NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS decisiontelecom_journal (
-    campaign text NOT NULL,
-    idx bigint NOT NULL,
-    digest bytea NOT NULL,
-    payload text,
-    state text NOT NULL DEFAULT 'pending',
-    owner text,
-    lease_until timestamptz,
-    marked boolean NOT NULL DEFAULT false,
-    message_id bigint,
-    attempts integer NOT NULL DEFAULT 0,
-    error text,
-    PRIMARY KEY (campaign, idx)
-);
-CREATE INDEX IF NOT EXISTS decisiontelecom_journal_open ON decisiontelecom_journal (campaign, idx)
-    WHERE state IN ('pending', 'not_sent', 'claimed');
-"""
-_TAKE = """
-WITH picked AS (
-    SELECT idx FROM decisiontelecom_journal
-    WHERE campaign = $1 AND (
-        state IN ('pending', 'not_sent')
-        OR (state = 'claimed' AND NOT marked AND lease_until < now()))
-    ORDER BY idx LIMIT $2
-    FOR UPDATE SKIP LOCKED)
-UPDATE decisiontelecom_journal AS j
-SET state = 'claimed', owner = $3, marked = false,
-    lease_until = now() + make_interval(secs => $4)
-FROM picked WHERE j.campaign = $1 AND j.idx = picked.idx
-RETURNING j.idx, j.digest, j.payload
-"""
-_MARK = """
-UPDATE decisiontelecom_journal SET marked = true
-WHERE campaign = $1 AND idx = ANY($2::bigint[]) AND owner = $3 AND state = 'claimed'
-RETURNING idx
-"""
-_SETTLE = """
-UPDATE decisiontelecom_journal AS j
-SET state = u.state, message_id = u.message_id, attempts = u.attempts, error = u.error,
-    marked = false, lease_until = NULL
-FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::integer[], $6::text[])
-    AS u(idx, state, message_id, attempts, error)
-WHERE j.campaign = $1 AND j.idx = u.idx AND j.owner = $7
-"""
-_RENEW = """
-UPDATE decisiontelecom_journal SET lease_until = now() + make_interval(secs => $3)
-WHERE campaign = $1 AND owner = $2 AND state = 'claimed'
-"""
-_EXPIRE = """
-UPDATE decisiontelecom_journal
-SET state = 'unknown', marked = false,
-    error = 'the worker that was sending it stopped renewing its lease'
-WHERE campaign = $1 AND state = 'claimed' AND marked AND lease_until < now()
-"""
-_RELEASE = """
-UPDATE decisiontelecom_journal SET state = 'pending', owner = NULL, lease_until = NULL
-WHERE campaign = $1 AND owner = $2 AND state = 'claimed' AND NOT marked
-"""
-_LOAD = """
-INSERT INTO decisiontelecom_journal (campaign, idx, digest, payload)
-SELECT $1, u.idx, u.digest, u.payload
-FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS u(idx, digest, payload)
-ON CONFLICT (campaign, idx) DO NOTHING
-"""
-_DIGESTS = """
-SELECT idx, digest FROM decisiontelecom_journal WHERE campaign = $1 AND idx = ANY($2::bigint[])
-"""
 _MAX_NAME = 200
 _MIN_POOL = 2
 _NEW_RUN_STATES = ("failed", "not_sent")
@@ -156,21 +91,16 @@ _Settle = tuple[int, str, int | None, int, str | None]
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-def shown_dsn(dsn: str) -> str:
-    """``dsn`` as it may be shown: a URL without its password, or nothing of a keyword DSN."""
-    try:
-        parts = urllib.parse.urlsplit(dsn)
-    except ValueError:
-        return "PostgreSQL"
-    if parts.scheme not in {"postgres", "postgresql"}:
-        return "PostgreSQL"
-    host = parts.hostname or ""
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    user = f"{parts.username}@" if parts.username else ""
-    return f"PostgreSQL at {parts.scheme}://{user}{host}{port}{parts.path}"
+@attrs.frozen
+class StoredRow:
+    """One row of a campaign as :meth:`PostgresJournal.stored` reads it."""
+
+    record: JournalRecord
+    """Its state and outcome (a row never sent reads ``not_sent``, one in flight ``claimed``)."""
+    message: ViberMessage | SmsMessage
+    """The input as loaded."""
+    line: int | None
+    """Its line in the campaign file, when the command line loaded it."""
 
 
 def _state(raw: str, *, marked: bool) -> JournalState:
@@ -249,7 +179,7 @@ class PostgresJournal(SharedJournal):
 
     def _error(self, what: str, exc: BaseException) -> JournalError:
         reason = str(exc) or type(exc).__name__
-        password = _password(self._dsn)
+        password = sql.password_of(self._dsn)
         if password:
             reason = reason.replace(password, "***")
         return JournalError(
@@ -375,16 +305,41 @@ class PostgresJournal(SharedJournal):
         async def load(conn: _Conn) -> dict[int, bytes]:
             async with conn.transaction():
                 await conn.execute(
-                    _LOAD,
+                    sql.LOAD,
                     self.campaign,
                     indices,
                     [row[1] for row in rows],
                     [row[2] for row in rows],
                 )
-                found = await conn.fetch(_DIGESTS, self.campaign, indices)
+                found = await conn.fetch(sql.DIGESTS, self.campaign, indices)
             return {int(r["idx"]): bytes(r["digest"]) for r in found}
 
         return await self._db("cannot be loaded", load)
+
+    async def load_messages(
+        self, rows: Sequence[tuple[int, ViberMessage | SmsMessage, int | None]]
+    ) -> list[int]:
+        """Load ``(position, message, line)`` rows not loaded yet (``line``: where in a file).
+
+        Returns the positions whose loaded message differs from the one
+        given (none are changed): what ``send_many`` would refuse with a
+        :class:`JournalMismatchError`. Loading the same rows twice adds nothing.
+        """
+        loaded = [
+            (index, _digest(message), encode_input(message, line=line))
+            for index, message, line in rows
+        ]
+        stored = await self.load(loaded)
+        return [index for index, digest, _ in loaded if stored.get(index, digest) != digest]
+
+    async def stored(self, start: int, stop: int) -> list[StoredRow]:
+        """The loaded rows of positions ``start <= index < stop``, in index order."""
+        found = await self.read_some(range(start, stop))
+        return [
+            StoredRow(record, decode_input(payload), stored_line(payload))
+            for record, payload in found
+            if payload is not None
+        ]
 
     # -- reading ------------------------------------------------------------------------
 
@@ -448,7 +403,9 @@ class PostgresJournal(SharedJournal):
 
         async def take(conn: _Conn) -> list[Any]:
             async with conn.transaction():
-                return list(await conn.fetch(_TAKE, self.campaign, limit, self.worker, self.lease))
+                return list(
+                    await conn.fetch(sql.TAKE, self.campaign, limit, self.worker, self.lease)
+                )
 
         rows = await self._db("cannot be written", take)
         taken = [Taken(int(r["idx"]), bytes(r["digest"]), r["payload"]) for r in rows]
@@ -458,13 +415,13 @@ class PostgresJournal(SharedJournal):
     async def expire(self) -> None:
         """Settle as unknown the marked rows of workers whose lease ran out."""
         self._writable()
-        await self._db("cannot be written", lambda conn: conn.execute(_EXPIRE, self.campaign))
+        await self._db("cannot be written", lambda conn: conn.execute(sql.EXPIRE, self.campaign))
 
     async def release(self) -> None:
         """Give back the rows this worker took and never marked."""
         await self._db(
             "cannot be written",
-            lambda conn: conn.execute(_RELEASE, self.campaign, self.worker),
+            lambda conn: conn.execute(sql.RELEASE, self.campaign, self.worker),
         )
 
     # -- marking and settling (group commit) ----------------------------------------------
@@ -552,7 +509,7 @@ class PostgresJournal(SharedJournal):
             async with conn.transaction():
                 if settles:
                     await conn.execute(
-                        _SETTLE,
+                        sql.SETTLE,
                         self.campaign,
                         [s[0] for s in settles],
                         [s[1] for s in settles],
@@ -563,7 +520,7 @@ class PostgresJournal(SharedJournal):
                     )
                 if not marks:
                     return set()
-                rows = await conn.fetch(_MARK, self.campaign, marks, self.worker)
+                rows = await conn.fetch(sql.MARK, self.campaign, marks, self.worker)
             return set(marks) - {int(row["idx"]) for row in rows}
 
         try:
@@ -580,13 +537,17 @@ class PostgresJournal(SharedJournal):
             try:
                 await self._db(
                     "cannot be written",
-                    lambda conn: conn.execute(_RENEW, self.campaign, self.worker, self.lease),
+                    lambda conn: conn.execute(sql.RENEW, self.campaign, self.worker, self.lease),
                 )
             except JournalError as exc:
                 if self._failure is None:
                     self._failure = exc
                     logger.warning("%s", exc)
                 return
+
+
+def _digest(message: ViberMessage | SmsMessage) -> bytes:
+    return viber_digest(message) if isinstance(message, ViberMessage) else sms_digest(message)
 
 
 def _record(row: Any) -> JournalRecord:
@@ -600,22 +561,10 @@ def _record(row: Any) -> JournalRecord:
     )
 
 
-def _password(dsn: str) -> str | None:
-    with contextlib.suppress(ValueError):
-        parts = urllib.parse.urlsplit(dsn)
-        if parts.password:
-            return urllib.parse.unquote(parts.password)
-    for word in dsn.split():
-        key, _, value = word.partition("=")
-        if key == "password" and value:
-            return value.strip("'")
-    return None
-
-
 async def _create_schema(conn: _Conn) -> None:
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-        await conn.execute(_SCHEMA)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", sql.SCHEMA_LOCK)
+        await conn.execute(sql.SCHEMA)
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
