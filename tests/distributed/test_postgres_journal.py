@@ -7,8 +7,11 @@ accepts per receiver.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -186,3 +189,24 @@ async def test_the_password_is_never_shown(
     assert "PostgreSQL at postgresql://postgres@127.0.0.1:1/postgres" in text
     assert secret not in text
     assert secret not in caplog.text
+
+
+async def test_the_docs_example_runs_against_a_real_postgres(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/distributed.md's journal example, as written but for the database's DSN.
+    page = (Path(__file__).parents[2] / "docs" / "distributed.md").read_text(encoding="utf-8")
+    name = re.escape("postgres-journal")
+    match = re.search(rf"^% example: {name}\n```python\n(.*?)^```$", page, re.MULTILINE | re.DOTALL)
+    assert match is not None
+    source = match.group(1).replace("postgresql://127.0.0.1/campaigns", postgres_dsn)
+    assert postgres_dsn in source
+    service = CountingService()
+    async with service.serve() as server:
+        monkeypatch.setenv("DECISIONTELECOM_BASE_URL", server.base_url)
+        namespace: dict[str, object] = {"access_key": "docs-example-key", "messages": messages(20)}
+        code = compile(source, "docs/distributed.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(code, namespace)  # noqa: S307 - our own docs
+        if result is not None:
+            await result
+    assert len(service.receivers) == 20
