@@ -287,9 +287,10 @@ def send_many_journaled(
     """
     plan = _Plan(journal, digest_of, item_type, resend_unknown=resend_unknown)
     journaled = _Journaled(journal, send_one, item_type, digest_of)
-    entries = plan.entries(items)
     runs: list[BulkRun[SendOutcome[_I]]] = []
-    if isinstance(journal, SharedJournal):
+    if not isinstance(journal, SharedJournal):
+        entries = plan.entries(items)
+    else:
         # Many workers: rows loaded, then taken in batches (see _shared_run).
         from decisiontelecom_async._journal._shared_run import SharedPlan  # noqa: PLC0415
 
