@@ -1,4 +1,4 @@
-"""``decisiontelecom results`` on a journal file: the campaign's results file again, from the journal.
+"""``decisiontelecom results`` on a journal file: the campaign's results file again, from it.
 
 A real campaign subprocess against a real loopback server first; then
 ``results`` writes the same file from the journal and the CSV file. (The
