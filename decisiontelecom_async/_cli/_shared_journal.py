@@ -10,13 +10,15 @@ the file); ``worker`` and ``results`` need no file.
 
 from __future__ import annotations
 
+import contextlib
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from decisiontelecom_async import SmsMessage, ViberMessage
 from decisiontelecom_async._cli._csv import BadRow, CampaignRow
-from decisiontelecom_async._cli._errors import EXIT_USAGE, fail
+from decisiontelecom_async._cli._errors import EXIT_USAGE, fail, keep_secret
 
 if TYPE_CHECKING:
     from decisiontelecom_async.distributed import PostgresJournal
@@ -34,6 +36,11 @@ def is_dsn(journal: str | None) -> bool:
 
 def postgres_journal(dsn: str, campaign: str | None) -> PostgresJournal:
     """The :class:`PostgresJournal` of ``--journal DSN --campaign NAME``; usage errors exit 2."""
+    with contextlib.suppress(ValueError):
+        password = urllib.parse.urlsplit(dsn).password
+        if password:
+            # Never on the terminal, whatever a driver's message holds.
+            keep_secret(urllib.parse.unquote(password))
     if not campaign or not campaign.strip():
         fail("--journal postgresql://... needs --campaign NAME", EXIT_USAGE)
     try:

@@ -186,3 +186,14 @@ async def test_usage_errors_are_one_line_and_exit_2(postgres_dsn: str, tmp_path:
         code, err = await command("http://127.0.0.1:1", *args)
         assert code == 2, (args, err)
         one_error_line(err, says)
+
+
+async def test_a_database_that_cannot_be_reached_is_one_line_without_the_password() -> None:
+    secret = "cli-Pa55-w0rd"
+    dsn = f"postgresql://postgres:{secret}@127.0.0.1:1/campaigns"
+    code, err = await command("http://127.0.0.1:1", "worker", "--journal", dsn, "--campaign", "c")
+    assert code == 1, err
+    one_error_line(
+        err, "JournalError: the journal in PostgreSQL at postgresql://postgres@127.0.0.1:1"
+    )
+    assert secret not in err
