@@ -1,8 +1,10 @@
 """The ``decisiontelecom`` command group, and its one-line usage errors.
 
 Commands: ``send`` one message, ``status`` of ids, ``campaign`` a CSV file,
-``sandbox`` to serve the local stand-in, and ``demo`` to run a whole
-campaign against an embedded sandbox with no key and no network. Every
+``sandbox`` to serve the local stand-in, ``demo`` to run a whole
+campaign against an embedded sandbox with no key and no network, ``worker``
+to join a campaign kept in PostgreSQL, and ``results`` to write a
+campaign's results file from its journal. Every
 failure is one ``error:`` line on stderr, never a traceback or click's
 three-line usage block; the exit code says what happened (see
 :mod:`._errors`).
@@ -19,9 +21,11 @@ import click
 from decisiontelecom_async._cli._campaign import campaign
 from decisiontelecom_async._cli._demo import demo
 from decisiontelecom_async._cli._errors import EXIT_USAGE, fail
+from decisiontelecom_async._cli._results import results
 from decisiontelecom_async._cli._sandbox import sandbox
 from decisiontelecom_async._cli._send import send
 from decisiontelecom_async._cli._status import status
+from decisiontelecom_async._cli._worker import worker
 
 __all__ = ["PROG_NAME", "cli", "main"]
 
@@ -71,7 +75,7 @@ def cli() -> None:
     """Send Viber messages (with SMS fallback) through DecisionTelecom."""
 
 
-for _command in (send, status, campaign, sandbox, demo):
+for _command in (send, status, campaign, sandbox, demo, worker, results):
     cli.add_command(_command)
 
 

@@ -18,7 +18,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 import click
 
@@ -27,6 +27,7 @@ from decisiontelecom_async import (
     BulkRun,
     CampaignAborted,
     DecisionTelecomError,
+    Journal,
     JournalError,
     JournalMismatchError,
     SendOutcome,
@@ -63,6 +64,16 @@ from decisiontelecom_async._cli._output import (
     on_signals,
     stderr_console,
 )
+from decisiontelecom_async._cli._shared_journal import (
+    campaign_line,
+    is_dsn,
+    load_rows,
+    mismatch_text,
+    postgres_journal,
+)
+
+if TYPE_CHECKING:
+    from decisiontelecom_async.distributed import PostgresJournal
 
 __all__ = ["CampaignRun", "Unreachable", "campaign", "run_campaign"]
 
@@ -176,7 +187,7 @@ class CampaignRun:
         *,
         concurrency: int,
         rate_limit: float | Literal["auto"] | None,
-        journal: SqliteJournal | None = None,
+        journal: Journal | None = None,
         resend_unknown: bool = False,
     ) -> None:
         """Send every row; hand each outcome to :meth:`record` as it comes."""
@@ -202,7 +213,7 @@ class CampaignRun:
         self.stopped_by = outcomes.stopped_by
         self.bar.show(total=self.reader.rows)
 
-    def mismatch(self, error: JournalMismatchError, journal: Path, csv_file: Path) -> str:
+    def mismatch(self, error: JournalMismatchError, journal: Journal, csv_file: Path) -> str:
         """The one line for a file that is not the journal's."""
         row = self.rows_of.get(error.position)
         where = (
@@ -210,8 +221,10 @@ class CampaignRun:
             if row is not None
             else f"the file has {self.reader.rows} row(s), fewer than it recorded"
         )
+        if not isinstance(journal, SqliteJournal):
+            return mismatch_text(cast("PostgresJournal", journal), csv_file, where)
         return (
-            f"the journal {journal} was kept for another campaign: {where} "
+            f"the journal {journal.path} was kept for another campaign: {where} "
             f"(was {csv_file} edited, or are --sender, --delimiter or --encoding different?); "
             "nothing was sent. Pass --journal NEW_PATH to start afresh"
         )
@@ -226,7 +239,7 @@ def _open_results(results: Path) -> IO[str]:
 
 
 @contextlib.asynccontextmanager
-async def _opened(journal: SqliteJournal | None) -> AsyncIterator[int]:
+async def _opened(journal: Journal | None) -> AsyncIterator[int]:
     """Hold ``journal`` open meanwhile; yield the rows its earlier runs recorded (0: none)."""
     if journal is None:
         yield 0
@@ -236,6 +249,8 @@ async def _opened(journal: SqliteJournal | None) -> AsyncIterator[int]:
         earlier = await journal.extent()
     except JournalError as exc:
         await journal.aclose()
+        if not isinstance(journal, SqliteJournal):
+            raise  # a database that cannot be reached: exit 1, the error says why
         # Refused before anything is sent: the file cannot be resumed, like a bad CSV.
         msg = f"cannot use the journal {journal.path}: {exc}"
         raise ValueError(msg) from None
@@ -265,8 +280,13 @@ async def run_campaign(
     delimiter: str | None = None,
     journal: Path | None = None,
     resend_unknown: bool = False,
+    shared: PostgresJournal | None = None,
 ) -> int:
     """Send every row of ``csv_file``; write ``results``; print a summary.
+
+    ``shared`` (a PostgreSQL campaign, instead of ``journal``) is loaded with
+    the file's rows first; this process then works on it like a ``worker``,
+    and the summary adds the whole campaign's counts.
 
     The file is checked first (it decodes, its header names the columns), so
     a broken file sends nothing. With a ``journal`` (see the module
@@ -286,8 +306,12 @@ async def run_campaign(
         msg = f"cannot read {csv_file}: {exc.strerror or exc}"
         raise OSError(msg) from None
     console = stderr_console()
-    kept = None if journal is None else SqliteJournal(journal)
+    kept: Journal | None = shared if shared is not None else None
+    if journal is not None:
+        kept = SqliteJournal(journal)
     async with _opened(kept) as earlier:
+        if shared is not None:
+            await load_rows(shared, _rows_again(csv_file, encoding, sender, delimiter), csv_file)
         with csv_file.open(newline="", encoding=encoding) as source:
             reader = CampaignReader(source, default_sender=sender, delimiter=delimiter)
             bar = CampaignBar(console, estimate)
@@ -307,8 +331,8 @@ async def run_campaign(
                         resend_unknown=resend_unknown,
                     )
                 except JournalMismatchError as exc:
-                    assert journal is not None  # noqa: S101 - only a journaled run checks
-                    raise ValueError(run.mismatch(exc, journal, csv_file)) from None
+                    assert kept is not None  # noqa: S101 - only a journaled run checks
+                    raise ValueError(run.mismatch(exc, kept, csv_file)) from None
                 # (Signals still only stop: the results are written whole.)
                 writer = run.writer
                 if kept is not None:
@@ -318,12 +342,16 @@ async def run_campaign(
                         results,
                         not_reached=run.not_reached,
                     )
+        counts = None if shared is None else await shared.counts()
     assert writer is not None  # noqa: S101 - one or the other wrote the results
     assert run.progress is not None  # noqa: S101 - the run reports its final counts
     tally = Tally(writer.statuses, writer.reasons, run.sent_now)
     console.print(summary_table(tally, run.progress, resumed=earlier > 0, results=results))
     if earlier:
         console.print(resumed_line(tally), markup=False, highlight=False, soft_wrap=True)
+    if shared is not None and counts is not None:
+        line = campaign_line(shared, counts, run.sent_now)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     not_sent = tally.statuses["not_sent"]
     if run.interrupted is not None:
         console.print(
@@ -344,6 +372,24 @@ async def run_campaign(
             soft_wrap=True,
         )
     return 0 if tally.statuses["sent"] == tally.rows else 1
+
+
+def _journal_of(
+    csv_file: Path, journal_spec: str | None, campaign_name: str | None, *, no_journal: bool
+) -> tuple[Path | None, PostgresJournal | None]:
+    """The journal file, or the PostgreSQL campaign, that ``--journal`` and ``--campaign`` name."""
+    if journal_spec is not None and is_dsn(journal_spec):
+        return None, postgres_journal(journal_spec, campaign_name)
+    if campaign_name is not None:
+        fail(
+            "--campaign names a campaign of a PostgreSQL journal: pass --journal postgresql://...",
+            EXIT_USAGE,
+        )
+    if no_journal:
+        return None, None
+    if journal_spec is not None:
+        return Path(journal_spec), None
+    return csv_file.with_name(csv_file.stem + ".journal"), None
 
 
 @click.command()
@@ -377,8 +423,16 @@ async def run_campaign(
 )
 @click.option(
     "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where the campaign keeps what it sent, to resume from [default: FILE.journal].",
+    "journal_spec",
+    help=(
+        "Where the campaign keeps what it sent, to resume from: a file [default: "
+        "FILE.journal], or a postgresql:// DSN that workers share (with --campaign)."
+    ),
+)
+@click.option(
+    "--campaign",
+    "campaign_name",
+    help="The campaign's name in a PostgreSQL journal (needed with --journal postgresql://...).",
 )
 @click.option(
     "--no-journal",
@@ -399,7 +453,8 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     rate_limit: float | Literal["auto"] | None,
     encoding: str,
     delimiter: str | None,
-    journal: Path | None,
+    journal_spec: str | None,
+    campaign_name: str | None,
     no_journal: bool,
     resend_unknown: bool,
 ) -> None:
@@ -422,11 +477,11 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
         fail(f"no such file: {csv_file}", EXIT_USAGE)
     if not csv_file.is_file():
         fail(f"not a file: {csv_file}", EXIT_USAGE)
-    if no_journal and (journal is not None or resend_unknown):
-        given = "--journal" if journal is not None else "--resend-unknown"
+    if no_journal and (journal_spec is not None or resend_unknown):
+        given = "--journal" if journal_spec is not None else "--resend-unknown"
         fail(f"{given} needs a journal: leave out --no-journal", EXIT_USAGE)
+    journal, shared = _journal_of(csv_file, journal_spec, campaign_name, no_journal=no_journal)
     results = results or csv_file.with_name(csv_file.stem + ".results.csv")
-    journal = None if no_journal else journal or csv_file.with_name(csv_file.stem + ".journal")
     for other, what in ((results, "results file"), (journal, "journal")):
         if other is not None and other.resolve() == csv_file.resolve():
             fail(f"the {what} would overwrite the campaign file {csv_file}", EXIT_USAGE)
@@ -448,5 +503,6 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
             delimiter=delimiter,
             journal=journal,
             resend_unknown=resend_unknown,
+            shared=shared,
         )
     )

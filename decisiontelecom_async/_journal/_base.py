@@ -166,8 +166,12 @@ class Journal(abc.ABC):
                     yield self
                 finally:
                     await self.flush()
+                    await self._run_ended()
         finally:
             self._in_run = False
+
+    async def _run_ended(self) -> None:  # noqa: B027 - a hook, empty for most backends
+        """What a backend does once a run's outcomes are written (a shared one gives rows back)."""
 
     async def __aenter__(self) -> Self:
         await self.open()

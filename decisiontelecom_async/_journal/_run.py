@@ -50,6 +50,8 @@ from decisiontelecom_async._errors import (
     UnexpectedResponseError,
 )
 from decisiontelecom_async._journal._base import Journal, JournalRecord, JournalState
+from decisiontelecom_async._journal._entry import _each, _Entry
+from decisiontelecom_async._journal._shared import SharedJournal
 from decisiontelecom_async._models import SendOutcome
 
 if TYPE_CHECKING:
@@ -74,23 +76,6 @@ def check_journal(journal: object, resend_unknown: object) -> None:
         raise TypeError(msg)
 
 
-class _Entry(Generic[_I]):
-    """One input on its way through the engine, with what the journal knows of it."""
-
-    __slots__ = ("claimed", "digest", "index", "item", "resume")
-
-    def __init__(
-        self, index: int, item: _I, digest: bytes | None, resume: JournalRecord | None = None
-    ) -> None:
-        self.index = index
-        self.item = item
-        self.digest = digest
-        self.resume = resume
-        """The record answering this input without a request, if any."""
-        self.claimed = False
-        """Whether a claim was handed to the journal (so an outcome must follow)."""
-
-
 def _unknown_error(record: JournalRecord) -> TransportError:
     earlier = f" ({record.error})" if record.error else ""
     return TransportError(
@@ -99,6 +84,22 @@ def _unknown_error(record: JournalRecord) -> TransportError:
         outcome_unknown=True,
         attempts=0,
     )
+
+
+def _failed_error(record: JournalRecord) -> DecisionTelecomError:
+    reason = f": {record.error}" if record.error else ""
+    return DecisionTelecomError(
+        f"refused when another worker of this run sent it{reason}; the next run of the "
+        "campaign sends it again",
+        attempts=0,
+    )
+
+
+def _resumed_error(record: JournalRecord) -> DecisionTelecomError:
+    """The error of a resumed input that was not accepted (unknown, or failed elsewhere)."""
+    if record.state is JournalState.FAILED:
+        return _failed_error(record)
+    return _unknown_error(record)
 
 
 def _state_of(error: DecisionTelecomError | None) -> JournalState:
@@ -115,15 +116,6 @@ def _state_of(error: DecisionTelecomError | None) -> JournalState:
 
 def _summary(error: DecisionTelecomError | None) -> str | None:
     return None if error is None else f"{type(error).__name__}: {error}"
-
-
-async def _each(items: Iterable[_I] | AsyncIterable[_I]) -> AsyncIterator[_I]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
 
 
 class _Plan(Generic[_I]):
@@ -211,11 +203,13 @@ class _Journaled(Generic[_I]):
 
     async def call(self, entry: _Entry[_I], guard: RunGuard) -> tuple[int, int]:
         """Answer from the journal, or claim durably and then send."""
+        if entry.failure is not None:
+            raise entry.failure  # stops the run: no input is sent past a journal that failed
         record = entry.resume
         if record is not None:
             if record.state is JournalState.SENT and record.message_id is not None:
                 return record.message_id, 0
-            raise _unknown_error(record)
+            raise _resumed_error(record)
         item = check_item_type(entry.item, self._item_type)
         digest = entry.digest if entry.digest is not None else self._digest_of(item)
         journal = self._journal
@@ -252,6 +246,10 @@ class _Journaled(Generic[_I]):
         if record is not None:
             if record.state is JournalState.SENT:
                 return SendOutcome(entry.index, entry.item, record.message_id, resumed=True)
+            if record.state is JournalState.FAILED:
+                return SendOutcome(
+                    entry.index, entry.item, error=_failed_error(record), resumed=True
+                )
             unknown = error if isinstance(error, TransportError) else _unknown_error(record)
             return SendOutcome(entry.index, entry.item, error=unknown, resumed=True)
         if entry.claimed:
@@ -289,14 +287,29 @@ def send_many_journaled(
     """
     plan = _Plan(journal, digest_of, item_type, resend_unknown=resend_unknown)
     journaled = _Journaled(journal, send_one, item_type, digest_of)
+    runs: list[BulkRun[SendOutcome[_I]]] = []
+    if not isinstance(journal, SharedJournal):
+        entries = plan.entries(items)
+    else:
+        # Many workers: rows loaded, then taken in batches (see _shared_run).
+        from decisiontelecom_async._journal._shared_run import SharedPlan  # noqa: PLC0415
+
+        shared = SharedPlan(
+            journal,
+            plan,
+            resend_unknown=resend_unknown,
+            batch=workers,
+            halted=lambda: bool(runs) and runs[0]._run.halted,  # noqa: SLF001 - the run's own engine
+        )
+        entries = shared.entries(items)
 
     def stops_or_journal(error: DecisionTelecomError) -> bool:
         # A journal that cannot record a claim would let requests leave unrecorded.
         return isinstance(error, JournalError) or stops(error)
 
-    return run_bulk(
+    run = run_bulk(
         client,
-        plan.entries(items),
+        entries,
         journaled.call,
         journaled.outcome,
         workers=workers,
@@ -308,3 +321,5 @@ def send_many_journaled(
         writes=True,
         holding=journal.using(),
     )
+    runs.append(run)
+    return run

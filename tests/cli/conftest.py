@@ -22,6 +22,7 @@ if _MISSING:
         "test_campaign_journal.py",
         "test_demo.py",
         "test_errors.py",
+        "test_results.py",
         "test_sandbox.py",
         "test_send.py",
         "test_status.py",

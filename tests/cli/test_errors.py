@@ -36,7 +36,13 @@ SEND = ["send", "--sender", "Shop", "--to", "380501234567", "--text", "Hi"]
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ([], "no command given; the commands are: campaign, demo, sandbox, send, status"),
+        (
+            [],
+            (
+                "no command given; the commands are: "
+                "campaign, demo, results, sandbox, send, status, worker"
+            ),
+        ),
         (["nope"], "No such command 'nope'"),
         (["--nope"], "No such option"),
         ([*SEND, "--nope"], "No such option"),

@@ -4,12 +4,16 @@
 sends Viber messages to receivers ``380500000000 + i`` for ``i`` in
 ``range(FIRST, COUNT, STEP)`` through a :class:`RedisRateLimit` of ``RATE``
 requests a second (the default key: every worker uses the same access key),
-with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``.
+with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``, or a
+:class:`PostgresJournal` when ``JOURNAL`` is a ``postgresql://`` DSN (campaign
+``$DT_CAMPAIGN``, lease ``$DT_LEASE`` seconds); then every worker is handed
+the same range and the journal shares it out.
 
 It prints one JSON line at the end: how many were sent, resumed and failed
 (by error type), and the message of the error that stopped the run. The
 exit code is 0 when every input was sent, 3 when the run was stopped by a
-:class:`SharedLimitError`, 1 otherwise.
+:class:`SharedLimitError`, 4 when it was stopped by a :class:`JournalError`,
+1 otherwise.
 """
 
 from __future__ import annotations
@@ -17,18 +21,27 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import sys
 
 from decisiontelecom_async import (
     CampaignAborted,
+    JournalError,
     RetryPolicy,
     SqliteJournal,
     ViberClient,
     ViberMessage,
 )
-from decisiontelecom_async.distributed import RedisRateLimit, SharedLimitError
+from decisiontelecom_async.distributed import PostgresJournal, RedisRateLimit, SharedLimitError
 
 RETRIES = RetryPolicy(max_retries=5, initial_wait=0.05, max_wait=0.5, max_retry_after=10.0)
+
+
+def open_journal(spec: str) -> SqliteJournal | PostgresJournal | None:
+    if spec.startswith("postgresql://"):
+        lease = float(os.environ.get("DT_LEASE", "30"))
+        return PostgresJournal(spec, campaign=os.environ["DT_CAMPAIGN"], lease=lease)
+    return None if spec == "-" else SqliteJournal(spec)
 
 
 async def work(argv: list[str]) -> int:
@@ -38,10 +51,10 @@ async def work(argv: list[str]) -> int:
     messages = (
         ViberMessage("Shop", f"{380500000000 + i}", f"text {i}") for i in range(first, count, step)
     )
-    journal = None if journal_path == "-" else SqliteJournal(journal_path)
+    journal = open_journal(journal_path)
     errors: collections.Counter[str] = collections.Counter()
     sent = resumed = 0
-    stopped_by = None
+    stopped_by = journal_stop = None
     async with ViberClient(
         "shared-account-key",
         base_url=base_url,
@@ -49,21 +62,34 @@ async def work(argv: list[str]) -> int:
         max_concurrency=concurrency,
         retry_policy=RETRIES,
     ) as client:
-        async for outcome in client.send_many(messages, journal=journal):
-            if outcome.ok:
-                resumed += outcome.resumed
-                sent += not outcome.resumed
-                continue
-            errors[type(outcome.error).__name__] += 1
-            cause = outcome.error
-            if isinstance(cause, CampaignAborted):
-                cause = cause.cause
-            if isinstance(cause, SharedLimitError):
-                stopped_by = cause.message_text
-    line = {"sent": sent, "resumed": resumed, "errors": dict(errors), "stopped_by": stopped_by}
+        try:
+            async for outcome in client.send_many(messages, journal=journal):
+                if outcome.ok:
+                    resumed += outcome.resumed
+                    sent += not outcome.resumed
+                    continue
+                errors[type(outcome.error).__name__] += 1
+                cause = outcome.error
+                if isinstance(cause, CampaignAborted):
+                    cause = cause.cause
+                if isinstance(cause, SharedLimitError):
+                    stopped_by = cause.message_text
+                if isinstance(cause, JournalError):
+                    journal_stop = cause.message_text
+        except JournalError as exc:
+            journal_stop = exc.message_text
+    line = {
+        "sent": sent,
+        "resumed": resumed,
+        "errors": dict(errors),
+        "stopped_by": stopped_by,
+        "journal_stop": journal_stop,
+    }
     sys.stdout.write(json.dumps(line) + "\n")
     if stopped_by is not None:
         return 3
+    if journal_stop is not None:
+        return 4
     return 1 if errors else 0
 
 

@@ -122,3 +122,133 @@ def redis_server(redis_session: RedisServer) -> RedisServer:
         redis_session.start()
     redis_session.flush()
     return redis_session
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path | None:
+    """The newest PostgreSQL server binaries found (Debian's layout, then the PATH)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("pg_ctl")
+    return Path(on_path).parent if on_path else None
+
+
+def _missing_postgres(what: str) -> None:
+    reason = f"{what} (install it: apt-get install -y postgresql)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI must run the distributed tests, but {reason}")
+    pytest.skip(reason)
+
+
+class PostgresServer:
+    """One PostgreSQL cluster on 127.0.0.1 in a temporary directory, trust auth.
+
+    ``initdb`` refuses to run as root: as root the cluster belongs to the
+    ``postgres`` user and every server command runs as it (``runuser``);
+    otherwise as the current user.
+    """
+
+    def __init__(self, bindir: Path, directory: Path) -> None:
+        self.bindir = bindir
+        self.data = directory / "data"
+        self.sockets = directory / "sockets"
+        self.port = _free_port()
+        self.user = "postgres"
+        self.running = False
+        self._databases = 0
+        as_root = os.geteuid() == 0
+        self._prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        for path in (self.data, self.sockets):
+            path.mkdir()
+        if as_root:
+            shutil.chown(directory, "postgres")
+            for path in (self.data, self.sockets):
+                shutil.chown(path, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "-N")
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [*self._prefix, str(self.bindir / tool), *args]
+        done = subprocess.run(  # noqa: S603 - the test's own binaries
+            command, capture_output=True, timeout=_START_TIMEOUT * 3, check=False
+        )
+        if done.returncode != 0:
+            pytest.fail(f"{tool} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+
+    def dsn(self, database: str = "postgres", *, password: str | None = None) -> str:
+        """A DSN of ``database`` (with a password in it, which trust auth ignores)."""
+        auth = self.user if password is None else f"{self.user}:{password}"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        """Start the server (again, on the same port) and wait until it accepts connections."""
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.data / "server.log"),
+            "start",
+        )
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop the server at once (``-m immediate``: an outage, not a shutdown)."""
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.running = False
+
+    def kill(self) -> None:
+        """The last resort at the end of the session: SIGKILL the postmaster by its PID."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+
+    def new_database(self) -> str:
+        """Create a fresh database; its DSN."""
+        self._databases += 1
+        name = f"t{self._databases}_{os.getpid()}"
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
+        return self.dsn(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_session() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the whole session."""
+    bindir = _postgres_bin()
+    if bindir is None or not (bindir / "initdb").exists():
+        _missing_postgres("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    assert bindir is not None
+    with tempfile.TemporaryDirectory(prefix="dt-postgres-") as directory:
+        server = PostgresServer(bindir, Path(directory))
+        server.start()
+        try:
+            yield server
+        finally:
+            try:
+                server.stop()
+            finally:
+                server.kill()
+
+
+@pytest.fixture
+def postgres_server(postgres_session: PostgresServer) -> PostgresServer:
+    """The session's PostgreSQL, running."""
+    if not postgres_session.running:
+        postgres_session.start()
+    return postgres_session
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A DSN of a database of this test's own."""
+    return postgres_server.new_database()
