@@ -1,10 +1,12 @@
 """A campaign worker in its own process, for the shared-limit tests.
 
-``python _worker.py REDIS_URL BASE_URL JOURNAL FIRST COUNT STEP CONCURRENCY RATE``
+``python _worker.py REDIS_URL BASE_URL JOURNAL FIRST COUNT STEP CONCURRENCY RATE [UNTIL]``
 sends Viber messages to receivers ``380500000000 + i`` for ``i`` in
 ``range(FIRST, COUNT, STEP)`` through a :class:`RedisRateLimit` of ``RATE``
-requests a second (the default key: every worker uses the same access key),
-with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``.
+requests a second, or ``auto`` (the default key: every worker uses the same
+access key), with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``.
+With ``UNTIL`` ``-``, it prints ``ready`` once imported, reads a
+``time.time()`` from its stdin and stops taking inputs at that moment.
 
 It prints one JSON line at the end: how many were sent, resumed and failed
 (by error type), and the message of the error that stopped the run. The
@@ -18,6 +20,8 @@ import asyncio
 import collections
 import json
 import sys
+import time
+from collections.abc import Iterator
 
 from decisiontelecom_async import (
     CampaignAborted,
@@ -34,10 +38,20 @@ RETRIES = RetryPolicy(max_retries=5, initial_wait=0.05, max_wait=0.5, max_retry_
 async def work(argv: list[str]) -> int:
     redis_url, base_url, journal_path = argv[:3]
     first, count, step, concurrency = (int(a) for a in argv[3:7])
-    limit = RedisRateLimit(redis_url, rate=float(argv[7]))
-    messages = (
-        ViberMessage("Shop", f"{380500000000 + i}", f"text {i}") for i in range(first, count, step)
-    )
+    limit = RedisRateLimit(redis_url, rate="auto" if argv[7] == "auto" else float(argv[7]))
+    until = None
+    if len(argv) > 8:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        until = float(sys.stdin.readline())
+
+    def inputs() -> Iterator[ViberMessage]:
+        for i in range(first, count, step):
+            if until is not None and time.time() >= until:
+                return
+            yield ViberMessage("Shop", f"{380500000000 + i}", f"text {i}")
+
+    messages = inputs()
     journal = None if journal_path == "-" else SqliteJournal(journal_path)
     errors: collections.Counter[str] = collections.Counter()
     sent = resumed = 0
@@ -60,7 +74,13 @@ async def work(argv: list[str]) -> int:
                 cause = cause.cause
             if isinstance(cause, SharedLimitError):
                 stopped_by = cause.message_text
-    line = {"sent": sent, "resumed": resumed, "errors": dict(errors), "stopped_by": stopped_by}
+    line = {
+        "sent": sent,
+        "resumed": resumed,
+        "errors": dict(errors),
+        "stopped_by": stopped_by,
+        "rate": limit.rate,
+    }
     sys.stdout.write(json.dumps(line) + "\n")
     if stopped_by is not None:
         return 3

@@ -241,7 +241,7 @@ def test_one_default_key_limit_refuses_a_second_account() -> None:
         ({"rate": 0}, "rate must be a positive number"),
         ({"rate": float("inf")}, "rate must be a positive number"),
         ({"rate": True}, "rate must be a positive number"),
-        ({"rate": "auto"}, "not supported yet"),
+        ({"rate": "fast"}, "rate must be a positive number"),
         ({"rate": 5, "key": ""}, "key must be a non-empty string"),
     ],
 )
