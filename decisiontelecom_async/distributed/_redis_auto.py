@@ -66,12 +66,23 @@ from decisiontelecom_async._http._adaptive_rate import (
     _WINDOW,
 )
 
-__all__ = ["ACQUIRE", "CONFIRM", "CUT", "LearnedRate"]
+__all__ = ["ACQUIRE", "CONFIRM", "CUT", "FULL", "PAUSED", "PLACE", "LearnedRate"]
+
+PLACE, PAUSED, FULL = 0, 1, 2
+"""What :meth:`LearnedRate.acquire` answered: a place, a shared pause, a full line."""
 
 _KEEP = 3600.0
 """Seconds the learned rate is kept in Redis after the last request."""
 _HORIZON = 0.05
 """Seconds ahead a place is taken without confirming it (``_redis_limit._HORIZON``)."""
+_AHEAD = 0.5
+"""Seconds ahead the line may reach; a caller beyond it asks again later.
+
+A line of every waiting caller (processes x concurrency) at the start rate
+reaches seconds ahead, and the rate could not grow until it drained: the
+places handed out per step, which must show the rate used, would be only
+those the line let go. Half a second holds the whole line once the rate is
+in the hundreds (so one round trip a request), and lets it grow at once."""
 
 _US = 1_000_000
 
@@ -115,7 +126,8 @@ end
 ACQUIRE = (
     """
 -- KEYS: tat, pause, auto, placed, refused. ARGV: now (us) or ''.
--- Returns {wait us (>= 0: the place; < 0: paused, ask again), rate, epoch, now us}.
+-- Returns {kind, wait us, rate, epoch, now us}: kind 0, the place in wait us;
+-- 1, paused for wait us; 2, the line is full: ask again in wait us.
 """
     + _CLOCK
     + _LOAD
@@ -146,10 +158,16 @@ end
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
 if pause > now then
   save()
-  return {{-math.max(1, math.ceil(pause - now)), exact(rate), epoch, string.format('%.0f', now)}}
+  return {{1, math.max(1, math.ceil(pause - now)), exact(rate), epoch, string.format('%.0f', now)}}
 end
--- GCRA at the learned rate, as for a fixed one.
+-- GCRA at the learned rate, as for a fixed one, but at most AHEAD long:
+-- places given far ahead at an old rate would hold the new one back.
 local at = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+if at - now > {_AHEAD * _US!r} then
+  save()
+  return {{2, math.ceil(at - now - {_AHEAD * _US!r}), exact(rate), epoch,
+    string.format('%.0f', now)}}
+end
 local tat = at + 1000000 / rate
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX',
   math.ceil((tat - now) / 1000) + 1000)
@@ -160,7 +178,7 @@ local span = math.max({_WINDOW * _US!r}, {2 * _MIN_ANSWERS * _US!r} / rate)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - span - 1000000)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - span - 1000000)
 save()
-return {{math.floor(at - now), exact(rate), epoch, string.format('%.0f', now)}}
+return {{0, math.floor(at - now), exact(rate), epoch, string.format('%.0f', now)}}
 """
 )
 
@@ -245,13 +263,15 @@ class LearnedRate:
     def _now(now: float | None) -> str:
         return "" if now is None else f"{now * _US:.0f}"
 
-    async def acquire(self, now: float | None = None) -> tuple[float, float, int, float]:
-        """One round trip: (seconds until the place, or -seconds paused; rate; epoch; now).
+    async def acquire(self, now: float | None = None) -> tuple[int, float, float, int, float]:
+        """One round trip: (kind, seconds, rate, epoch, Redis's clock in seconds).
 
-        ``now`` in the answer is Redis's clock (seconds), for :meth:`cut`'s ``sent_at``.
+        Kind :data:`PLACE`: the place is that many seconds ahead; :data:`PAUSED`:
+        a shared pause has that long to go; :data:`FULL`: the line is full,
+        ask again then. Redis's clock is for :meth:`cut`'s ``sent_at``.
         """
-        wait, rate, epoch, at = await self._acquire(keys=self._keys, args=[self._now(now)])
-        return int(wait) / _US, float(rate), int(epoch), int(at) / _US
+        kind, wait, rate, epoch, at = await self._acquire(keys=self._keys, args=[self._now(now)])
+        return int(kind), int(wait) / _US, float(rate), int(epoch), int(at) / _US
 
     async def cut(self, sent_at: float, now: float | None = None) -> tuple[bool, float]:
         """One round trip: a 429 for the request sent at ``sent_at`` (Redis clock, seconds).

@@ -58,6 +58,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import random
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -65,7 +66,7 @@ from typing import Any, Literal
 
 from decisiontelecom_async._errors import SharedLimitError
 from decisiontelecom_async._http._adaptive_rate import _START
-from decisiontelecom_async.distributed._redis_auto import LearnedRate
+from decisiontelecom_async.distributed._redis_auto import PAUSED, PLACE, LearnedRate
 
 try:
     import redis.asyncio as aioredis
@@ -373,17 +374,28 @@ class RedisRateLimit:
         """
         try:
             if self._learned is not None:
-                wait, self._rate, epoch, redis_now = await self._learned.acquire()
-                # Redis's clock minus ours, to within a round trip: a 429's
-                # sent_at is compared with the cut time kept in Redis.
-                self._clock_offset = redis_now - time.monotonic()
-                return wait, epoch
+                return await self._ask_learned(self._learned)
             answer = await self._acquire_script(
                 keys=self._keys(), args=[repr(1_000_000 / self._rate)]
             )
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._failure(exc, "give leave to send") from None
         return int(answer) / 1_000_000, 0
+
+    async def _ask_learned(self, learned: LearnedRate) -> tuple[float, int]:
+        """:meth:`_ask` at the learned rate: round trips until a place or a pause."""
+        while True:
+            kind, wait, self._rate, epoch, redis_now = await learned.acquire()
+            # Redis's clock minus ours, to within a round trip: a 429's
+            # sent_at is compared with the cut time kept in Redis.
+            self._clock_offset = redis_now - time.monotonic()
+            if kind == PLACE:
+                return wait, epoch
+            if kind == PAUSED:
+                return -wait, epoch
+            # The line is full: come back when it has room, spread over one
+            # place's time so the callers waiting do not all ask at once.
+            await asyncio.sleep(wait + random.random() / self._rate)  # noqa: S311 - not secret
 
     async def _confirm(self, epoch: int) -> float | None:
         """One round trip: seconds of shared pause left (0: none), None: the rate was cut."""
