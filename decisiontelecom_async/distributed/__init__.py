@@ -10,6 +10,8 @@ client, process and machine that uses the same Redis and key::
     limit = RedisRateLimit("redis://127.0.0.1:6379/0", rate=200.0)
     async with ViberClient(access_key, rate_limit=limit) as client:
         ...
+
+``rate="auto"`` learns the service's limit once for all of them.
 """
 
 from __future__ import annotations
