@@ -22,7 +22,7 @@ a free port, and says so and stops if there is none).
    accepted/s after 3 s as a ratio to the limit (target >= 0.9), the share
    of requests answered 429 before the drop (target < 2%), and the
    seconds after the drop until every later second holds <= 1.1x the new
-   limit (target <= 3).
+   limit (target <= 3), and Redis round trips per request.
 
 Nothing here asserts. The figures go to ``bench/results/distributed.json``.
 """
@@ -280,6 +280,7 @@ async def shared_auto(redis: Redis, seconds: int) -> dict[str, Any]:
             await process.stdout.readline()
         await asyncio.sleep(math.ceil(server.elapsed()) - server.elapsed())
         began[0] = server.elapsed()
+        trips, _ = redis.commands_run()
         until = f"{time.time() + seconds!r}\n".encode()
         summaries = []
         for process in processes:
@@ -289,6 +290,7 @@ async def shared_auto(redis: Redis, seconds: int) -> dict[str, Any]:
         for process in processes:
             out, _ = await process.communicate()
             summaries.append(json.loads(out.decode().splitlines()[-1]))
+        trips = redis.commands_run()[0] - trips
     start = round(began[0])
     windows = server.window_counts(start, start + seconds - 1)
     before = windows[3:DROP_AT]
@@ -305,16 +307,19 @@ async def shared_auto(redis: Redis, seconds: int) -> dict[str, Any]:
         "refused_share_before_drop": refused,
         "settled_after_drop": settled,
         "rates_at_end": [s["rate"] for s in summaries],
+        "redis_round_trips_per_request": trips
+        / max(server.total_accepted + server.total_refused, 1),
     }
     print(
         '\nShared rate="auto": 3 worker processes, one RedisRateLimit key, limit 150/s '
         f"dropping to 60/s at {DROP_AT} s, {seconds} s\n"
         "| accepted/s after 3 s / limit | 429 share before the drop | "
-        "<= 1.1x new limit after | rate at end (each worker) |\n"
-        "| ---: | ---: | ---: | --- |\n"
+        "<= 1.1x new limit after | rate at end (each worker) | Redis round trips/request |\n"
+        "| ---: | ---: | ---: | --- | ---: |\n"
         f"| {result['accepted_ratio']:.2f} | {refused:.1%} "
         f"| {'never' if settled is None else f'{settled} s'} "
-        f"| {', '.join(f'{r:.0f}' for r in result['rates_at_end'])} |",
+        f"| {', '.join(f'{r:.0f}' for r in result['rates_at_end'])} "
+        f"| {result['redis_round_trips_per_request']:.2f} |",
         flush=True,
     )
     return result

@@ -26,11 +26,12 @@ accepted rate on 429   answers not 429 since the cut,   places sent since the cu
 echoes                 429 to a request sent before     the same, against the cut time
                        the last cut, or within 0.25 s   in Redis: N processes seeing one
                        of it, changes nothing           burst of 429s cut once
-places ahead           at most 50 ms (else ask again)   any distance (a place in line,
-                                                        not a poll); a place further
-                                                        than 50 ms ahead is confirmed
-                                                        and given up if the rate was
-                                                        cut meanwhile (:data:`CONFIRM`)
+places ahead           at most 50 ms (else ask again)   at most 0.5 s (:data:`_AHEAD`,
+                                                        else ask again): a place in
+                                                        line, rarely a poll; a place
+                                                        further than 50 ms ahead is
+                                                        confirmed and given up if the
+                                                        rate was cut (:data:`CONFIRM`)
 =====================  ===============================  ===============================
 
 State, under the limit's key (one hash tag, one Redis Cluster slot): the line
