@@ -368,9 +368,10 @@ class RedisRateLimit:
         )
 
     async def _ask(self) -> tuple[float, int]:
-        """One round trip: seconds until the place (>= 0) or -seconds paused; the epoch.
+        """Seconds until the place (>= 0) or -seconds paused; the epoch.
 
-        The epoch is the learned rate's (0 for a fixed rate).
+        One round trip for a fixed rate; with ``"auto"`` one, or more while
+        the line is full. The epoch is the learned rate's (0 for a fixed rate).
         """
         try:
             if self._learned is not None:
