@@ -14,7 +14,10 @@ client CPU time and peak RSS belong to one variant. Four scenarios:
    of 20, 429 with ``Retry-After: 1`` beyond), the SDK has ``rate_limit=200``;
 5. the adaptive rate (``bench/adaptive_rate.py``): ``rate_limit="auto"``
    beside a fixed ceiling at the true limit and none, for limits of 60, 150
-   and 400 requests/second and a drop from 150 to 60.
+   and 400 requests/second and a drop from 150 to 60;
+6. the shared limit (``bench/distributed.py``, needs ``redis-server``): 1, 2
+   and 4 worker processes with no limit, an in-process one and a
+   ``RedisRateLimit``, and three workers sharing ``rate="auto"``.
 
 Then ``bench/otel.py``: client CPU per message with OpenTelemetry absent,
 present but unconfigured, and configured with in-memory exporters.
@@ -260,6 +263,9 @@ def main() -> None:
     # The telemetry's cost: absent, unconfigured, configured (bench/otel.py).
     telemetry = [PYTHON, str(HERE / "otel.py"), *(["--n=2000", "--repeat=1"] if args.quick else [])]
     subprocess.run(telemetry, check=False)
+    # The shared limit at scale and the shared auto rate (its own redis-server).
+    shared = ["--n=500", "--repeat=1", "--auto-seconds=10"] if args.quick else []
+    subprocess.run([PYTHON, str(HERE / "distributed.py"), *shared], check=False)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))

@@ -55,7 +55,10 @@ from decisiontelecom_async._cli._options import (
     check_delimiter,
     check_encoding,
     rate_limit_option,
+    reach_shared_limit,
     service_options,
+    shared_limit_option,
+    shared_rate_limit,
 )
 from decisiontelecom_async._cli._output import (
     STOP_SIGNALS,
@@ -74,6 +77,9 @@ from decisiontelecom_async._cli._shared_journal import (
 
 if TYPE_CHECKING:
     from decisiontelecom_async.distributed import PostgresJournal
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._cli._options import CliRateLimit
 
 __all__ = ["CampaignRun", "Unreachable", "campaign", "run_campaign"]
 
@@ -186,12 +192,13 @@ class CampaignRun:
         service: Service,
         *,
         concurrency: int,
-        rate_limit: float | Literal["auto"] | None,
+        rate_limit: CliRateLimit,
         journal: Journal | None = None,
         resend_unknown: bool = False,
     ) -> None:
         """Send every row; hand each outcome to :meth:`record` as it comes."""
         async with service.client(max_concurrency=concurrency, rate_limit=rate_limit) as client:
+            await reach_shared_limit(rate_limit)
             outcomes = client.send_many(
                 # A bad row is not a ViberMessage on purpose: see items().
                 cast("Iterator[ViberMessage]", self.items()),
@@ -275,7 +282,7 @@ async def run_campaign(
     *,
     sender: str | None,
     concurrency: int,
-    rate_limit: float | Literal["auto"] | None,
+    rate_limit: CliRateLimit,
     encoding: str = "utf-8-sig",
     delimiter: str | None = None,
     journal: Path | None = None,
@@ -409,6 +416,7 @@ def _journal_of(
     help="Messages in flight at once.",
 )
 @rate_limit_option
+@shared_limit_option
 @click.option(
     "--encoding",
     default="utf-8-sig",
@@ -451,6 +459,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
     sender: str | None,
     concurrency: int,
     rate_limit: float | Literal["auto"] | None,
+    shared_limit: str | None,
     encoding: str,
     delimiter: str | None,
     journal_spec: str | None,
@@ -487,6 +496,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
             fail(f"the {what} would overwrite the campaign file {csv_file}", EXIT_USAGE)
     if journal is not None and journal.resolve() == results.resolve():
         fail(f"the results file and the journal are the same file: {results}", EXIT_USAGE)
+    limit = shared_rate_limit(rate_limit, shared_limit)
     if not results.parent.is_dir():
         fail(f"no such directory for the results: {results.parent}", EXIT_USAGE)
     if journal is not None and not journal.parent.is_dir():
@@ -498,7 +508,7 @@ def campaign(  # noqa: PLR0917 - one parameter per click option
             results,
             sender=sender,
             concurrency=concurrency,
-            rate_limit=rate_limit,
+            rate_limit=limit,
             encoding=encoding,
             delimiter=delimiter,
             journal=journal,

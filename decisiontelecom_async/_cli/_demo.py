@@ -21,7 +21,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 from rich.console import Console
@@ -46,9 +46,17 @@ from decisiontelecom_async import (
 )
 from decisiontelecom_async._cli._demo_report import DemoReport, Served, steady_rate
 from decisiontelecom_async._cli._errors import run_command
-from decisiontelecom_async._cli._options import rate_limit_option
+from decisiontelecom_async._cli._options import (
+    rate_limit_option,
+    reach_shared_limit,
+    shared_limit_option,
+    shared_rate_limit,
+)
 from decisiontelecom_async._cli._output import log_to, stderr_console
 from decisiontelecom_async.sandbox import Sandbox, SandboxConfig
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._cli._options import CliRateLimit
 
 __all__ = ["demo", "demo_config", "demo_messages", "run_demo", "time_limit"]
 
@@ -140,7 +148,7 @@ async def demo_campaign(
     *,
     console: Console | None = None,
     time_scale: float = 1.0,
-    rate_limit: float | Literal["auto"] | None = "auto",
+    rate_limit: CliRateLimit = "auto",
 ) -> DemoReport:
     """Run the demo campaign with its live bars; return what it counted.
 
@@ -170,7 +178,7 @@ async def run_demo(
     *,
     console: Console | None = None,
     time_scale: float = 1.0,
-    rate_limit: float | Literal["auto"] | None = "auto",
+    rate_limit: CliRateLimit = "auto",
 ) -> int:
     """Run the demo campaign; print the summary; 0 when every message was sent."""
     console = console or Console(highlight=False)
@@ -208,6 +216,7 @@ async def _run(config: SandboxConfig, report: DemoReport, console: Console) -> N
             retry_policy=_RETRIES,
             rate_limit=report.rate_option,
         ) as client:
+            await reach_shared_limit(report.rate_option)
             with _progress(console) as progress:
                 requests = sandbox.stats.requests
                 ids = await _send(client, messages, report, progress)
@@ -318,6 +327,13 @@ async def _await_delivery(
 @click.option("--messages", type=click.IntRange(1, 100_000), default=2000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for the sandbox.")
 @rate_limit_option
-def demo(messages: int, seed: int, rate_limit: float | Literal["auto"] | None) -> None:
+@shared_limit_option
+def demo(
+    messages: int,
+    seed: int,
+    rate_limit: float | Literal["auto"] | None,
+    shared_limit: str | None,
+) -> None:
     """Run a whole campaign against an embedded sandbox: no key, no network."""
-    run_command(run_demo(messages, seed, rate_limit=rate_limit))
+    limit = shared_rate_limit(rate_limit, shared_limit)
+    run_command(run_demo(messages, seed, rate_limit=limit))

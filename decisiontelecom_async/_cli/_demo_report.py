@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import attrs
 from rich.table import Table
 
 from decisiontelecom_async import MessageReceipt, SmsStatus, ViberStatus
+
+if TYPE_CHECKING:
+    from decisiontelecom_async._cli._options import CliRateLimit
 
 __all__ = ["DemoReport", "Served", "steady_rate"]
 
@@ -77,8 +80,8 @@ class DemoReport:
     served_awaiting: Served = Served()
     send_seconds: float = 0.0
     total_seconds: float = 0.0
-    rate_option: float | Literal["auto"] | None = "auto"
-    """What ``rate_limit`` the client was given."""
+    rate_option: CliRateLimit = "auto"
+    """What ``rate_limit`` the client was given (a shared limit with ``--shared-limit``)."""
     sandbox_limit: float | None = None
     learned_rate: float | None = None
     """The client's rate in force when the sending ended."""
@@ -127,6 +130,9 @@ class DemoReport:
 
     def _rate_row(self) -> tuple[str, str, str]:
         limit = f"sandbox limit {self.sandbox_limit:g}/s" if self.sandbox_limit else ""
+        if not (self.rate_option is None or isinstance(self.rate_option, float | str)):
+            learned = f"{self.learned_rate:,.0f} req/s" if self.learned_rate else "-"
+            return ("rate limit (shared)", learned, limit)
         if self.rate_option == "auto":
             if not self.served_sending.rate_limited:
                 # Never above the limit, so nothing to learn it from.

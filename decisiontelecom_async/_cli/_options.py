@@ -1,9 +1,15 @@
-"""Options the commands share: the service and its key, enum, delimiter and rate values."""
+"""Options the commands share: the service and its key, enum, delimiter and rate values.
+
+``--shared-limit redis://...`` (:data:`shared_limit_option`, with
+:func:`shared_rate_limit` and :func:`reach_shared_limit`) makes
+``--rate-limit`` one limit for every process that names the same Redis.
+"""
 
 from __future__ import annotations
 
 import codecs
 import functools
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -23,7 +29,10 @@ __all__ = [
     "check_delimiter",
     "check_encoding",
     "rate_limit_option",
+    "reach_shared_limit",
     "service_options",
+    "shared_limit_option",
+    "shared_rate_limit",
 ]
 
 ACCESS_KEY_ENV = "DECISIONTELECOM_ACCESS_KEY"
@@ -143,6 +152,13 @@ class EnumParam(_EnumParamBase):
 
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from decisiontelecom_async.distributed import RedisRateLimit
+
+    CliRateLimit: TypeAlias = float | Literal["auto"] | RedisRateLimit | None
+    """What a command hands the client as ``rate_limit=`` (see :func:`shared_rate_limit`)."""
+
     _RateParamBase = click.ParamType[float | Literal["auto"] | None]
 else:
     _RateParamBase = click.ParamType
@@ -184,6 +200,75 @@ rate_limit_option = click.option(
     ),
 )
 """``--rate-limit auto|none|R``, ``auto`` by default (campaign and demo)."""
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _check_shared_limit(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A click callback: ``value`` is a Redis URL; its password never reaches the terminal."""
+    del ctx, param
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in _REDIS_SCHEMES:
+        raise click.BadParameter("give a redis://, rediss:// or unix:// URL")
+    if parts.password:
+        keep_secret(parts.password)
+    return value
+
+
+shared_limit_option = click.option(
+    "--shared-limit",
+    metavar="REDIS_URL",
+    callback=_check_shared_limit,
+    help=(
+        "Share the rate limit through this Redis with every process given the same URL: "
+        "--rate-limit R is then the total for all of them, 'auto' one learned rate for all."
+    ),
+)
+"""``--shared-limit redis://...``: pass its value and ``--rate-limit``'s to
+:func:`shared_rate_limit` (campaign, demo, worker)."""
+
+
+def shared_rate_limit(
+    rate_limit: float | Literal["auto"] | None, shared_limit: str | None
+) -> CliRateLimit:
+    """The client's ``rate_limit=``: ``rate_limit`` itself, or a ``RedisRateLimit`` of it.
+
+    Exits with a usage error when the limit cannot be shared (``none``), or
+    when the ``distributed`` extra is missing.
+    """
+    if shared_limit is None:
+        return rate_limit
+    if rate_limit is None:
+        fail(
+            "--rate-limit none cannot be shared: give --rate-limit R (the total for "
+            "every process) or auto with --shared-limit",
+            EXIT_USAGE,
+        )
+    try:
+        from decisiontelecom_async.distributed import RedisRateLimit  # noqa: PLC0415
+    except ImportError:
+        fail(
+            "--shared-limit needs the distributed extra: "
+            'pip install "decisiontelecom-async[distributed]"',
+            EXIT_USAGE,
+        )
+    return RedisRateLimit(shared_limit, rate=rate_limit)
+
+
+async def reach_shared_limit(rate_limit: CliRateLimit) -> None:
+    """Take one place under a shared limit before sending anything (after the client is made).
+
+    A Redis that cannot be reached then fails the command with one
+    ``error:`` line naming it (``SharedLimitError``), before any request,
+    instead of a run whose every row fails. The place taken is one
+    request's worth of the shared rate.
+    """
+    if rate_limit is not None and not isinstance(rate_limit, float | str):
+        await rate_limit.acquire()
 
 
 def _enum_name(member: MessageType | SourceType) -> str:

@@ -5,8 +5,9 @@ journal=journal)``): it takes rows in batches, each claimed before its
 request leaves, and answers the rows other workers settle from the journal,
 so it ends when the whole campaign has an outcome. The live bar shows this
 worker's counts and the campaign's; the summary both. ``--shared-limit``
-makes ``--rate-limit R`` the total of every process using the same Redis
-(this module's own option: the shared option helpers had none yet).
+makes ``--rate-limit R`` the total of every process using the same Redis,
+and ``auto`` one learned rate for all (the option shared with ``campaign``
+and ``demo``).
 
 Exit codes as for ``campaign``: 0 when every row of the campaign ends sent,
 1 when any does not (unknown included) or the journal fails, 2 for bad
@@ -27,7 +28,14 @@ from decisiontelecom_async import BulkProgress, BulkRun, CampaignAborted, SendOu
 from decisiontelecom_async._cli._campaign import Unreachable
 from decisiontelecom_async._cli._csv import status_of
 from decisiontelecom_async._cli._errors import EXIT_USAGE, fail, run_command
-from decisiontelecom_async._cli._options import Service, rate_limit_option, service_options
+from decisiontelecom_async._cli._options import (
+    Service,
+    rate_limit_option,
+    reach_shared_limit,
+    service_options,
+    shared_limit_option,
+    shared_rate_limit,
+)
 from decisiontelecom_async._cli._output import (
     STOP_SIGNALS,
     STOPPED_WARNING,
@@ -38,39 +46,14 @@ from decisiontelecom_async._cli._output import (
 from decisiontelecom_async._cli._shared_journal import campaign_line, is_dsn, postgres_journal
 
 if TYPE_CHECKING:
-    from decisiontelecom_async.distributed import PostgresJournal, RedisRateLimit
+    from decisiontelecom_async._cli._options import CliRateLimit
+    from decisiontelecom_async.distributed import PostgresJournal
 
-__all__ = ["shared_rate_limit", "worker"]
+__all__ = ["worker"]
 
 _PROGRESS_INTERVAL = 0.2
 _COUNTS_EVERY = 1.0
 """Seconds between two looks at the campaign's counts for the bar."""
-
-shared_limit_option = click.option(
-    "--shared-limit",
-    metavar="redis://...",
-    help="A Redis that every process shares the rate limit through: --rate-limit R is the total.",
-)
-
-
-def shared_rate_limit(
-    shared_limit: str | None, rate_limit: float | Literal["auto"] | None
-) -> float | Literal["auto"] | RedisRateLimit | None:
-    """The client's ``rate_limit``: ``--rate-limit`` alone, or held through ``--shared-limit``."""
-    if shared_limit is None:
-        return rate_limit
-    if not isinstance(rate_limit, float):
-        fail(
-            "--shared-limit needs --rate-limit R (requests a second for all processes)", EXIT_USAGE
-        )
-    try:
-        from decisiontelecom_async.distributed import RedisRateLimit  # noqa: PLC0415
-    except ImportError as exc:
-        fail(str(exc), EXIT_USAGE)
-    try:
-        return RedisRateLimit(shared_limit, rate=rate_limit)
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
 
 
 class _Watch:
@@ -128,7 +111,7 @@ async def run_worker(
     journal: PostgresJournal,
     *,
     concurrency: int,
-    rate_limit: float | Literal["auto"] | RedisRateLimit | None,
+    rate_limit: CliRateLimit,
     resend_unknown: bool,
 ) -> int:
     """Work on the campaign until every row has an outcome; print both summaries."""
@@ -157,6 +140,7 @@ async def run_worker(
             on_signals(watch.interrupt, STOP_SIGNALS),
         ):
             async with service.client(max_concurrency=concurrency, rate_limit=rate_limit) as client:
+                await reach_shared_limit(rate_limit)
                 outcomes = client.send_many(
                     journal.inputs(),  # type: ignore[arg-type]  # the stored messages
                     concurrency=concurrency,
@@ -250,7 +234,7 @@ def worker(  # noqa: PLR0917 - one parameter per click option
     if not is_dsn(journal_spec):
         fail("worker needs --journal postgresql://... (a file journal has one process)", EXIT_USAGE)
     journal = postgres_journal(journal_spec, campaign_name)
-    limit = shared_rate_limit(shared_limit, rate_limit)
+    limit = shared_rate_limit(rate_limit, shared_limit)
     run_command(
         run_worker(
             service,

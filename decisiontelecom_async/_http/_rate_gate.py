@@ -1,11 +1,11 @@
 """The seam between the throttle and whatever decides the request rate.
 
 :class:`Throttle` asks a :class:`RateGate` for leave before each request and
-tells it how the service answered. Three gates exist or are planned: a fixed
-ceiling (:class:`FixedRate`, aiolimiter's leaky bucket), a rate learned from
-the service's answers (:class:`~._adaptive_rate.AdaptiveRate`), and a gate
-shared through Redis by many processes (``RedisRateLimit``, which would keep
-its rate, fixed or learned, in Redis and implement this same protocol).
+tells it how the service answered. Three gates: a fixed ceiling
+(:class:`FixedRate`, aiolimiter's leaky bucket), a rate learned from the
+service's answers (:class:`~._adaptive_rate.AdaptiveRate`), and a gate
+shared through Redis by many processes (``RedisRateLimit``, which keeps its
+rate, fixed or learned, in Redis and implements this same protocol).
 
 A gate shared beyond the client also implements :class:`SharedGate`: it
 learns which account it limits (its default key comes from it), takes the

@@ -18,6 +18,8 @@ number of workers of one campaign::
 
 :class:`PostgresJournal` is imported on first use, so a missing asyncpg
 only matters to code that uses it.
+
+``rate="auto"`` learns the service's limit once for all of them.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ How it holds ``rate`` requests a second across processes and machines:
   (:data:`_TIMEOUT`) or an error reply raises :class:`SharedLimitError`
   naming Redis (its host, never its password): nothing is sent, and a bulk
   run stops. It never falls back to sending unlimited.
+* **``rate="auto"``** keeps one learned rate in Redis for every process
+  (``_redis_auto.py``: ``RateLearner``'s rules in Lua): each acquire takes
+  its place at it and moves it on once a step; a 429 reported by any
+  process cuts it once (:data:`~._redis_auto.CUT`, one more round trip for
+  that request). A place given out more than :data:`_HORIZON` ahead is
+  confirmed as for a pause, and given up if the rate was cut meanwhile.
 * **The default key** is derived from the account (the client's base URL and
   its first credential: the Viber access key, the SMS login) with scrypt,
   a salt fixed to this use, and only 128 bits kept. Anyone who can read
@@ -52,12 +58,15 @@ import contextlib
 import hashlib
 import logging
 import math
+import random
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from decisiontelecom_async._errors import SharedLimitError
+from decisiontelecom_async._http._adaptive_rate import _START
+from decisiontelecom_async.distributed._redis_auto import PAUSED, PLACE, LearnedRate
 
 try:
     import redis.asyncio as aioredis
@@ -151,19 +160,16 @@ def _shown_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _check_rate(rate: object) -> float:
+def _check_rate(rate: object) -> float | None:
+    """The fixed rate, or None for ``"auto"``."""
     if rate == "auto":
-        msg = (
-            'RedisRateLimit(rate="auto") is not supported yet: give the shared limit '
-            "as a number of requests per second"
-        )
-        raise ValueError(msg)
+        return None
     if (
         isinstance(rate, bool)
         or not isinstance(rate, int | float)
         or not (rate > 0 and math.isfinite(rate))
     ):
-        msg = f"rate must be a positive number of requests per second, got {rate!r}"
+        msg = f'rate must be a positive number of requests per second or "auto", got {rate!r}'
         raise ValueError(msg)
     return float(rate)
 
@@ -187,7 +193,11 @@ class RedisRateLimit:
 
     Args:
         url: the Redis URL (``redis://``, ``rediss://`` or ``unix://``).
-        rate: requests per second, the total for every process.
+        rate: requests per second, the total for every process; or
+            ``"auto"``: one rate learned from the service's answers (as
+            ``rate_limit="auto"`` does for one client) and kept in Redis,
+            so every process sends at it and a 429 to any of them cuts it
+            for all.
         key: the Redis key prefix; by default one derived from the account
             (never the credential itself), so clients of one account share
             a limit and other accounts do not.
@@ -197,9 +207,14 @@ class RedisRateLimit:
             given to clients of two accounts.
     """
 
-    def __init__(self, url: str, *, rate: float, key: str | None = None) -> None:
+    def __init__(self, url: str, *, rate: float | Literal["auto"], key: str | None = None) -> None:
         self._url = _check_url(url)
-        self._rate = _check_rate(rate)
+        fixed = _check_rate(rate)
+        self._auto = fixed is None
+        # With "auto", the rate in force as Redis last reported it.
+        self._rate = _START if fixed is None else fixed
+        self._learned: LearnedRate | None = None
+        self._clock_offset = 0.0
         self._key = _check_key(key)
         self._explicit_key = self._key is not None
         self._account_digest: bytes | None = None
@@ -213,7 +228,11 @@ class RedisRateLimit:
 
     @property
     def rate(self) -> float:
-        """The shared ceiling, requests per second for all processes together."""
+        """The shared ceiling in force, requests per second for all processes together.
+
+        With ``rate="auto"``, the learned rate as of this process's last
+        request (20.0 before the first).
+        """
         return self._rate
 
     @property
@@ -222,7 +241,8 @@ class RedisRateLimit:
         return self._key
 
     def __repr__(self) -> str:
-        return f"RedisRateLimit({_shown_url(self._url)!r}, rate={self._rate:g}, key={self._key!r})"
+        rate = "'auto'" if self._auto else f"{self._rate:g}"
+        return f"RedisRateLimit({_shown_url(self._url)!r}, rate={rate}, key={self._key!r})"
 
     # -- the SharedGate side -------------------------------------------------------
 
@@ -245,7 +265,10 @@ class RedisRateLimit:
 
     def share_pause(self, seconds: float) -> None:
         """Write a pause of ``seconds`` to Redis for every process (in the background)."""
-        task = asyncio.get_running_loop().create_task(self._push_pause(seconds))
+        self._in_background(self._push_pause(seconds))
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
@@ -273,7 +296,7 @@ class RedisRateLimit:
         """
         self._connect()
         while True:
-            wait = await self._ask()
+            wait, epoch = await self._ask()
             if wait < 0:
                 if self._tell_pause(-wait):
                     return time.monotonic()
@@ -282,7 +305,9 @@ class RedisRateLimit:
             due = time.monotonic() + wait
             if wait > _HORIZON:
                 await asyncio.sleep(wait - _HORIZON)
-                paused = await self._confirm()
+                paused = await self._confirm(epoch)
+                if paused is None:  # the learned rate was cut: a place at the new one
+                    continue
                 if paused > 0:  # the place fell in a pause: give it up
                     if self._tell_pause(paused):
                         return time.monotonic()
@@ -301,10 +326,16 @@ class RedisRateLimit:
         return bool(self._on_pause)
 
     def on_success(self) -> None:
-        """A fixed shared ceiling learns nothing from answers."""
+        """Nothing to do: the learned rate counts places given, not answers (no round trip)."""
 
     def on_429(self, retry_after: float | None, sent_at: float) -> None:
-        """Nothing beyond the pause (:meth:`share_pause`): the ceiling is fixed."""
+        """With ``"auto"``, report the 429 to the shared learner (in the background).
+
+        The pause itself is :meth:`share_pause`'s; a fixed ceiling learns nothing.
+        """
+        del retry_after  # honoured by the shared pause
+        if self._auto:
+            self._in_background(self._report_429(sent_at + self._clock_offset))
 
     # -- Redis ---------------------------------------------------------------------
 
@@ -323,6 +354,8 @@ class RedisRateLimit:
             self._acquire_script = self._redis.register_script(_ACQUIRE)
             self._pause_script = self._redis.register_script(_PAUSE)
             self._confirm_script = self._redis.register_script(_CONFIRM)
+            if self._auto:
+                self._learned = LearnedRate(self._redis, self._key)
 
     def _keys(self) -> list[str]:
         # One hash tag: both keys live on the same slot of a Redis Cluster.
@@ -334,23 +367,57 @@ class RedisRateLimit:
             f"({type(exc).__name__}: {exc}); nothing was sent"
         )
 
-    async def _ask(self) -> float:
-        """One round trip: seconds until this caller's place (>= 0), or -seconds paused."""
+    async def _ask(self) -> tuple[float, int]:
+        """Seconds until the place (>= 0) or -seconds paused; the epoch.
+
+        One round trip for a fixed rate; with ``"auto"`` one, or more while
+        the line is full. The epoch is the learned rate's (0 for a fixed rate).
+        """
         try:
+            if self._learned is not None:
+                return await self._ask_learned(self._learned)
             answer = await self._acquire_script(
                 keys=self._keys(), args=[repr(1_000_000 / self._rate)]
             )
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._failure(exc, "give leave to send") from None
-        return int(answer) / 1_000_000
+        return int(answer) / 1_000_000, 0
 
-    async def _confirm(self) -> float:
-        """One round trip: seconds of shared pause left (0: none)."""
+    async def _ask_learned(self, learned: LearnedRate) -> tuple[float, int]:
+        """:meth:`_ask` at the learned rate: round trips until a place or a pause."""
+        while True:
+            kind, wait, self._rate, epoch, redis_now = await learned.acquire()
+            # Redis's clock minus ours, to within a round trip: a 429's
+            # sent_at is compared with the cut time kept in Redis.
+            self._clock_offset = redis_now - time.monotonic()
+            if kind == PLACE:
+                return wait, epoch
+            if kind == PAUSED:
+                return -wait, epoch
+            # The line is full: come back when it has room, spread over one
+            # place's time so the callers waiting do not all ask at once.
+            await asyncio.sleep(wait + random.random() / self._rate)  # noqa: S311 - not secret
+
+    async def _confirm(self, epoch: int) -> float | None:
+        """One round trip: seconds of shared pause left (0: none), None: the rate was cut."""
         try:
+            if self._learned is not None:
+                return await self._learned.confirm(epoch)
             answer = await self._confirm_script(keys=self._keys()[1:])
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._failure(exc, "confirm leave to send") from None
         return int(answer) / 1_000_000
+
+    async def _report_429(self, sent_at: float) -> None:
+        self._connect()
+        learned = self._learned
+        if learned is None:  # pragma: no cover - only "auto" reports
+            return
+        try:
+            _, self._rate = await learned.cut(sent_at)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # The next acquire meets the same trouble and stops the sending.
+            logger.warning("%s", self._failure(exc, "learn from a 429").message_text)
 
     async def _push_pause(self, seconds: float) -> None:
         self._connect()

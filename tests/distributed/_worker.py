@@ -1,13 +1,15 @@
 """A campaign worker in its own process, for the shared-limit tests.
 
-``python _worker.py REDIS_URL BASE_URL JOURNAL FIRST COUNT STEP CONCURRENCY RATE``
+``python _worker.py REDIS_URL BASE_URL JOURNAL FIRST COUNT STEP CONCURRENCY RATE [UNTIL]``
 sends Viber messages to receivers ``380500000000 + i`` for ``i`` in
 ``range(FIRST, COUNT, STEP)`` through a :class:`RedisRateLimit` of ``RATE``
-requests a second (the default key: every worker uses the same access key),
-with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``, or a
-:class:`PostgresJournal` when ``JOURNAL`` is a ``postgresql://`` DSN (campaign
-``$DT_CAMPAIGN``, lease ``$DT_LEASE`` seconds); then every worker is handed
-the same range and the journal shares it out.
+requests a second, or ``auto`` (the default key: every worker uses the same
+access key), with a :class:`SqliteJournal` at ``JOURNAL`` unless it is ``-``,
+or a :class:`PostgresJournal` when ``JOURNAL`` is a ``postgresql://`` DSN
+(campaign ``$DT_CAMPAIGN``, lease ``$DT_LEASE`` seconds); then every worker is
+handed the same range and the journal shares it out. With ``UNTIL`` ``-``, it
+prints ``ready`` once imported, reads a ``time.time()`` from its stdin and
+stops taking inputs at that moment.
 
 It prints one JSON line at the end: how many were sent, resumed and failed
 (by error type), and the message of the error that stopped the run. The
@@ -23,6 +25,8 @@ import collections
 import json
 import os
 import sys
+import time
+from collections.abc import Iterator
 
 from decisiontelecom_async import (
     CampaignAborted,
@@ -44,13 +48,25 @@ def open_journal(spec: str) -> SqliteJournal | PostgresJournal | None:
     return None if spec == "-" else SqliteJournal(spec)
 
 
+def _start_signal() -> float:
+    """Say ``ready``, then read the moment to stop taking inputs from stdin."""
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    return float(sys.stdin.readline())
+
+
+def _inputs(first: int, count: int, step: int, *, until: float | None) -> Iterator[ViberMessage]:
+    for i in range(first, count, step):
+        if until is not None and time.time() >= until:
+            return
+        yield ViberMessage("Shop", f"{380500000000 + i}", f"text {i}")
+
+
 async def work(argv: list[str]) -> int:
     redis_url, base_url, journal_path = argv[:3]
     first, count, step, concurrency = (int(a) for a in argv[3:7])
-    limit = RedisRateLimit(redis_url, rate=float(argv[7]))
-    messages = (
-        ViberMessage("Shop", f"{380500000000 + i}", f"text {i}") for i in range(first, count, step)
-    )
+    limit = RedisRateLimit(redis_url, rate="auto" if argv[7] == "auto" else float(argv[7]))
+    messages = _inputs(first, count, step, until=_start_signal() if len(argv) > 8 else None)
     journal = open_journal(journal_path)
     errors: collections.Counter[str] = collections.Counter()
     sent = resumed = 0
@@ -84,6 +100,7 @@ async def work(argv: list[str]) -> int:
         "errors": dict(errors),
         "stopped_by": stopped_by,
         "journal_stop": journal_stop,
+        "rate": limit.rate,
     }
     sys.stdout.write(json.dumps(line) + "\n")
     if stopped_by is not None:

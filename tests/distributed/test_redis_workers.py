@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 pytest.importorskip("redis", reason="needs the distributed extra (redis)")
+
+from _limited_server import LimitedServer
 
 from distributed._counting import CountingService
 
@@ -32,14 +37,23 @@ DEADLINE = 120.0  # seconds a worker may take at all (a bound, not a measure)
 
 
 async def start_worker(
-    redis_url: str, base_url: str, journal: str, first: int, count: int, rate: float
+    redis_url: str,
+    base_url: str,
+    journal: str,
+    first: int,
+    count: int,
+    rate: float | str,
+    *,
+    on_signal: bool = False,
 ) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     args = [redis_url, base_url, journal, str(first), str(count), str(WORKERS), "10", str(rate)]
+    args += ["-"] if on_signal else []
     return await asyncio.create_subprocess_exec(
         sys.executable,
         str(WORKER),
         *args,
+        stdin=asyncio.subprocess.PIPE if on_signal else None,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
@@ -172,3 +186,61 @@ async def test_kill_9_of_one_worker_leaves_the_rest_at_the_limit(
     assert count - unknown <= len(service.receivers) <= count
     # The survivors kept to the shared limit while the killed one's places went unused.
     assert max(service.full_windows()) <= 1.1 * rate, service.windows
+
+
+async def run_auto_workers(
+    redis_url: str, schedule: Callable[[float], float], seconds: int
+) -> tuple[LimitedServer, int, list[tuple[int, dict[str, Any], str]]]:
+    """Three workers sharing ``rate="auto"`` against a limit of ``schedule(t)`` for ``seconds``.
+
+    ``t`` counts from the moment every worker has started (imports take a
+    while on a busy machine); so do the windows: the second value is the
+    server's window in which they all began.
+    """
+    began = [0.0]
+    async with LimitedServer(lambda t: schedule(max(0.0, t - began[0]))) as server:
+        processes = [
+            await start_worker(redis_url, server.base_url, "-", w, 10**6, "auto", on_signal=True)
+            for w in range(WORKERS)
+        ]
+        for process in processes:
+            assert process.stdout is not None
+            ready = await asyncio.wait_for(process.stdout.readline(), DEADLINE)
+            assert ready == b"ready\n", ready
+        # Start on a window's edge of the server's clock, so windows are the run's.
+        await asyncio.sleep(math.ceil(server.elapsed()) - server.elapsed())
+        began[0] = server.elapsed()
+        until = f"{time.time() + seconds!r}\n".encode()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(until)
+            process.stdin.close()
+        results = [await finish(p) for p in processes]
+    return server, round(began[0]), results
+
+
+async def test_three_workers_learn_one_auto_rate_and_follow_the_limit_down(
+    redis_server: RedisServer,
+) -> None:
+    drop_at, seconds = 7, 13
+    server, start, results = await run_auto_workers(
+        redis_server.url, lambda t: 150.0 if t < drop_at else 60.0, seconds
+    )
+    for code, summary, err in results:
+        assert code == 0, (summary, err)
+    assert sum(summary["sent"] for _, summary, _ in results) == server.total_accepted
+    # The service's own counts per second: after the first 3 s, the three
+    # together use most of the limit, with few 429s.
+    before = server.window_counts(start + 3, start + drop_at - 1)
+    accepted = sum(a for a, _ in before) / len(before)
+    assert accepted >= 0.85 * 150, before
+    warm = server.window_counts(start, start + drop_at - 1)
+    refused, requests = sum(r for _, r in warm), sum(a + r for a, r in warm)
+    assert refused / requests < 0.03, warm
+    # Within 3 s of the drop they send about the new limit, and use most of it.
+    after = server.window_counts(start + drop_at + 3, start + seconds - 2)
+    assert all(a + r <= 1.2 * 60 for a, r in after), after
+    assert sum(a for a, _ in after) / len(after) >= 0.8 * 60, after
+    # One rate for all, the one in force: each worker reports it.
+    rates = [summary["rate"] for _, summary, _ in results]
+    assert all(0.7 * 60 <= r <= 1.1 * 60 for r in rates), rates
