@@ -1,12 +1,14 @@
 """``RedisRateLimit(url, rate="auto")``: one learned rate for every process, kept in Redis.
 
-The rules are :class:`~decisiontelecom_async._http._adaptive_rate.RateLearner`'s
-(start at 20/s and double while used; on a 429 measure the rate the service
-accepted and cut to 85% of it; climb back to 97%; probe after 3 s quiet),
-run in Lua on the Redis server so that every process shares one learner.
-The constants are the Python module's own, written into the scripts below,
-so the two cannot drift; ``tests/distributed/test_redis_auto.py`` drives both
-with the same events on one clock and asserts the same rate at every step.
+The rules are
+:class:`~decisiontelecom_async._http._adaptive_rate.RateLearner`'s (start at
+20/s and double while used; on a 429 measure the rate the service accepted
+and cut to 85% of it; climb back to 97%; probe after 3 s quiet, 1 s after
+the first cut), run in Lua on the Redis server so that every process shares
+one learner. The constants are the Python module's own, written into the
+scripts below, so the two cannot drift;
+``tests/distributed/test_redis_auto.py`` drives both with the same events on
+one clock and asserts the same rate at every step.
 
 Side by side, the Python learner and the shared one:
 
@@ -34,13 +36,13 @@ places ahead           at most 50 ms (else ask again)   at most 0.5 s (:data:`_A
                                                         rate was cut (:data:`CONFIRM`)
 =====================  ===============================  ===============================
 
-State, under the limit's key (one hash tag, one Redis Cluster slot): the line
-``…:tat`` and the pause ``…:pause`` as for a fixed rate, the learner's hash
-``…:auto`` (rate, ceiling, step time, places this step, cut time, quiet
-since, probe, epoch), and two sorted sets of the last seconds' places and
-429s, ``…:placed`` and ``…:refused``, for the accepted rate. They expire
-:data:`_KEEP` after the last use, so a campaign run again within the hour
-starts at the rate learned before.
+State, under the limit's key (one hash tag, one Redis Cluster slot): the
+line ``…:tat`` and the pause ``…:pause`` as for a fixed rate, the learner's
+hash ``…:auto`` (rate, ceiling, step time, places this step, cut time, quiet
+since, probe, epoch, the quiet time before a probe), and two sorted sets of
+the last seconds' places and 429s, ``…:placed`` and ``…:refused``, for the
+accepted rate. They expire :data:`_KEEP` after the last use, so a campaign
+run again within the hour starts at the rate learned before.
 
 Scripts take ``now`` (microseconds) as their last argument, empty for the
 Redis clock: only the tests give one, to replay events on a fixed clock.
@@ -57,6 +59,7 @@ from decisiontelecom_async._http._adaptive_rate import (
     _MIN_RATE,
     _MIN_WINDOW,
     _PROBE_AFTER,
+    _PROBE_AFTER_START,
     _PROBE_FIRST,
     _PROBE_MAX,
     _START,
@@ -99,7 +102,7 @@ end
 
 _LOAD = f"""
 local s = redis.call('HMGET', KEYS[3], 'rate', 'ceiling', 'step_at', 'released',
-  'cut_at', 'quiet_since', 'probe', 'epoch')
+  'cut_at', 'quiet_since', 'probe', 'epoch', 'probe_after')
 local rate = tonumber(s[1]) or {_START!r}
 local ceiling = tonumber(s[2])
 local step_at = tonumber(s[3]) or now
@@ -109,6 +112,7 @@ local cut_at = tonumber(s[5]) or now
 local quiet_since = tonumber(s[6]) or now
 local probe = tonumber(s[7]) or {_PROBE_FIRST!r}
 local epoch = tonumber(s[8]) or 0
+local probe_after = tonumber(s[9]) or {_PROBE_AFTER * _US!r}
 """
 
 _SAVE = f"""
@@ -118,7 +122,8 @@ local function save()
   local f = '%.0f'
   redis.call('HSET', KEYS[3], 'rate', exact(rate), 'step_at', string.format(f, step_at),
     'released', released, 'cut_at', string.format(f, cut_at),
-    'quiet_since', string.format(f, quiet_since), 'probe', exact(probe), 'epoch', epoch)
+    'quiet_since', string.format(f, quiet_since), 'probe', exact(probe), 'epoch', epoch,
+    'probe_after', exact(probe_after))
   if ceiling then redis.call('HSET', KEYS[3], 'ceiling', exact(ceiling)) end
   for i = 3, #KEYS do redis.call('PEXPIRE', KEYS[i], {int(_KEEP * 1000)}) end
 end
@@ -146,7 +151,7 @@ if elapsed >= {_STEP * _US!r} then
     local target = {_TARGET!r} * ceiling
     if rate < target then
       rate = math.min(target, rate + math.max((target - rate) / 2, {_MIN_RATE!r}))
-    elseif used >= {_USED_TO_PROBE!r} and now - quiet_since >= {_PROBE_AFTER * _US!r}
+    elseif used >= {_USED_TO_PROBE!r} and now - quiet_since >= probe_after
     then
       ceiling = ceiling * (1 + probe)
       probe = math.min({_PROBE_MAX!r}, probe * 2)
@@ -208,6 +213,9 @@ local accepted = (sent - refused) / (math.max(now - since, 1000000 / rate) / 100
 -- Nothing accepted at all says little about the limit: halve instead.
 local measured = rate / 2
 if accepted > 0 then measured = math.min(accepted, rate) end
+-- The first ceiling is measured while the rate still doubled: probe it soon.
+probe_after = {_PROBE_AFTER_START * _US!r}
+if ceiling then probe_after = {_PROBE_AFTER * _US!r} end
 ceiling = math.max({_MIN_RATE!r}, measured)
 rate = math.max({_MIN_RATE!r}, {_CUT!r} * ceiling)
 cut_at = now

@@ -173,8 +173,11 @@ async def test_usage_errors_are_one_line_and_exit_2(postgres_dsn: str, tmp_path:
         (["campaign", str(source), "--journal", postgres_dsn], "needs --campaign NAME"),
         (["campaign", str(source), "--campaign", "c"], "--campaign names a campaign"),
         (
-            ["worker", "--journal", postgres_dsn, "--campaign", "c", "--shared-limit", "redis://x"],
-            "--shared-limit needs --rate-limit R",
+            [
+                *["worker", "--journal", postgres_dsn, "--campaign", "c"],
+                *["--shared-limit", "redis://x", "--rate-limit", "none"],
+            ],
+            "--rate-limit none cannot be shared",
         ),
         (
             ["results", "--journal", str(tmp_path / "x.journal"), "--output", "o.csv"],
