@@ -90,7 +90,9 @@ def test_killed_at_random_moments_a_rerun_sends_nothing_twice_and_reports_every_
     assert len(unknown) <= kills * concurrency
     # The rest were all sent in the end; unknown ones are not sent again.
     assert set(statuses.values()) <= {"sent", "unknown"}
-    assert set(accepted) == set(got)
+    # Every row reported sent was accepted; an unknown one may or may not have
+    # been (a kill between its durable claim and its request leaving).
+    assert {receiver for receiver, status in statuses.items() if status == "sent"} <= set(accepted)
     assert code == (1 if unknown else 0), stderr
     assert "resumed:" in stderr
     assert f"{len(unknown)} unknown" in stderr
