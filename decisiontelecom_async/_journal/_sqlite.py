@@ -1,10 +1,11 @@
 """The embedded journal: one SQLite file in WAL mode, written by one writer task.
 
 Workers hand the writer task claims and outcomes; it lets a batch gather
-(one turn of the event loop by default), writes it in one transaction and wakes the
-workers whose claims that commit made durable (group commit). The journal
-costs one commit per batch, not one per message, and never serialises the
-workers. The commit runs on the event loop's thread: with WAL and
+(by default for as long as each turn of the event loop adds to it, at most
+64 turns), writes it in one transaction and wakes the workers whose claims
+that commit made durable (group commit). The journal costs one commit per
+batch, not one per message, and never serialises the workers. The commit
+runs on the event loop's thread: with WAL and
 ``synchronous=NORMAL`` it is a few writes to the page cache, far cheaper
 than handing it to a thread, which would wait for the interpreter lock
 behind a busy loop at every row. With ``synchronous="FULL"`` (an fsync per
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS inputs (
 _CACHE_KIB = 512
 _IN_PROCESS_WAIT = 5.0
 """Seconds an opener waits for another journal of this process on the same file."""
+_MAX_GATHER_TURNS = 64
+"""The most turns of the event loop a batch gathers for while each adds to it."""
 _CLAIM = "INSERT OR REPLACE INTO inputs (idx, digest, state) VALUES (?, ?, 'claimed')"
 _SETTLE = "UPDATE inputs SET state = ?, message_id = ?, attempts = ?, error = ? WHERE idx = ?"
 
@@ -74,9 +77,10 @@ class SqliteJournal(Journal):
     ``"FULL"`` also survives power loss, at a cost per commit. ``create``:
     ``False`` refuses a missing file instead of starting an empty journal
     (for a resume that must find its journal). ``commit_interval`` is how
-    long (seconds) a batch gathers after its first claim; the default, 0, is
-    one turn of the event loop, in which every worker that runs adds its
-    claim to the same commit.
+    long (seconds) a batch gathers after its first claim; with the default,
+    0, it gathers while the event loop keeps adding claims and outcomes to
+    it, turn after turn (at most 64 turns), and is committed on the first
+    turn that adds none: every worker that runs meanwhile shares the commit.
     """
 
     def __init__(
@@ -298,10 +302,8 @@ class SqliteJournal(Journal):
         while True:
             await self._kick.wait()
             self._kick.clear()
-            if not self._closing and self._claims:
-                # Only a claim has someone waiting on the disk; outcomes and
-                # flushes ride along with the next batch.
-                await asyncio.sleep(self._commit_interval)
+            if not self._closing:
+                await self._gather()
             claims, self._claims = self._claims, []
             settles, self._settles = self._settles, []
             waiters, self._waiters = self._waiters, []
@@ -313,6 +315,28 @@ class SqliteJournal(Journal):
             _resolve(waiters, self._failure)
             if self._closing and not (self._claims or self._settles or self._waiters):
                 return
+
+    async def _gather(self) -> None:
+        """Let the batch grow while the loop is busy adding to it; return once it is not.
+
+        With ``commit_interval``, the batch of a claim gathers that long.
+        Otherwise it gathers turn by turn for as long as each turn of the
+        loop adds a claim or an outcome, and at most :data:`_MAX_GATHER_TURNS`
+        turns: a commit per turn would be one per message or two when the
+        answers come back a few at a time, and a commit costs more than a
+        message. A turn that adds nothing means the loop is about to wait
+        (or every worker waits on this commit): the batch is committed then.
+        """
+        if self._commit_interval and self._claims:
+            await asyncio.sleep(self._commit_interval)
+            return
+        size = -1
+        for _ in range(_MAX_GATHER_TURNS):
+            grown = len(self._claims) + len(self._settles) + len(self._waiters)
+            if grown == size or self._closing:
+                return
+            size = grown
+            await asyncio.sleep(0)
 
     def _commit(self, claims: list[tuple[int, bytes]], settles: list[_Settle]) -> None:
         conn = self._conn
