@@ -1,9 +1,10 @@
 """The embedded journal: one SQLite file in WAL mode, written by one writer task.
 
 Workers hand the writer task claims and outcomes; it lets a batch gather
-(by default for as long as each turn of the event loop adds to it, at most
-64 turns), writes it in one transaction and wakes the workers whose claims
-that commit made durable (group commit). The journal costs one commit per
+(one turn of the event loop after its first claim by default; outcomes
+alone wait for the next claim, at most 16 turns),
+writes it in one transaction and wakes the workers whose claims that commit
+made durable (group commit). The journal costs one commit per
 batch, not one per message, and never serialises the workers. The commit
 runs on the event loop's thread: with WAL and
 ``synchronous=NORMAL`` it is a few writes to the page cache, far cheaper
@@ -49,8 +50,8 @@ CREATE TABLE IF NOT EXISTS inputs (
 _CACHE_KIB = 512
 _IN_PROCESS_WAIT = 5.0
 """Seconds an opener waits for another journal of this process on the same file."""
-_MAX_GATHER_TURNS = 64
-"""The most turns of the event loop a batch gathers for while each adds to it."""
+_MAX_GATHER_TURNS = 16
+"""The most turns of the event loop a batch of outcomes waits for a claim to join it."""
 _CLAIM = "INSERT OR REPLACE INTO inputs (idx, digest, state) VALUES (?, ?, 'claimed')"
 _SETTLE = "UPDATE inputs SET state = ?, message_id = ?, attempts = ?, error = ? WHERE idx = ?"
 
@@ -77,10 +78,10 @@ class SqliteJournal(Journal):
     ``"FULL"`` also survives power loss, at a cost per commit. ``create``:
     ``False`` refuses a missing file instead of starting an empty journal
     (for a resume that must find its journal). ``commit_interval`` is how
-    long (seconds) a batch gathers after its first claim; with the default,
-    0, it gathers while the event loop keeps adding claims and outcomes to
-    it, turn after turn (at most 64 turns), and is committed on the first
-    turn that adds none: every worker that runs meanwhile shares the commit.
+    long (seconds) a batch gathers after its first claim; the default, 0, is
+    one turn of the event loop, in which every worker that runs adds its
+    claim to the same commit. Outcomes ride with the next claim's commit
+    (with no claim coming, they are committed 16 turns of the loop later).
     """
 
     def __init__(
@@ -317,25 +318,24 @@ class SqliteJournal(Journal):
                 return
 
     async def _gather(self) -> None:
-        """Let the batch grow while the loop is busy adding to it; return once it is not.
+        """Let the batch gather; return when it is to be committed.
 
-        With ``commit_interval``, the batch of a claim gathers that long.
-        Otherwise it gathers turn by turn for as long as each turn of the
-        loop adds a claim or an outcome, and at most :data:`_MAX_GATHER_TURNS`
-        turns: a commit per turn would be one per message or two when the
-        answers come back a few at a time, and a commit costs more than a
-        message. A turn that adds nothing means the loop is about to wait
-        (or every worker waits on this commit): the batch is committed then.
+        A claim (or a flush) has someone waiting on the disk: its batch
+        gathers one more turn of the loop (``commit_interval`` seconds, if
+        set), in which every worker that runs adds its claim. Outcomes alone
+        wait for the next claim, at most :data:`_MAX_GATHER_TURNS` turns: a
+        bulk worker settles an outcome a turn or two before it claims its next
+        input, and a commit of its own for each outcome would double the
+        commits. Claims are not held longer than that one turn: the longer a
+        committed batch takes to leave, the more of it a crash finds claimed
+        and unsent (recorded unknown, never sent).
         """
-        if self._commit_interval and self._claims:
-            await asyncio.sleep(self._commit_interval)
-            return
-        size = -1
         for _ in range(_MAX_GATHER_TURNS):
-            grown = len(self._claims) + len(self._settles) + len(self._waiters)
-            if grown == size or self._closing:
+            if self._closing:
                 return
-            size = grown
+            if self._waiters:
+                await asyncio.sleep(self._commit_interval if self._claims else 0)
+                return
             await asyncio.sleep(0)
 
     def _commit(self, claims: list[tuple[int, bytes]], settles: list[_Settle]) -> None:
