@@ -104,7 +104,6 @@ async def test_a_claim_waits_a_bounded_number_of_turns_however_busy_the_loop(
     path = tmp_path / "busy.journal"
     waited: dict[int, int] = {}
     async with SqliteJournal(path) as journal:
-        commits = count_commits(journal, monkeypatch)
         with Turns() as turns:
             await asyncio.gather(*(claim_on_turn(journal, i, turns, waited) for i in range(600)))
     assert max(waited.values()) <= 4
