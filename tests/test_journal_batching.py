@@ -97,7 +97,7 @@ async def test_an_outcome_and_the_next_claim_share_one_commit(
 
 
 async def test_a_claim_waits_a_bounded_number_of_turns_however_busy_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # A claim on every turn for 600 turns, and outcomes gathering meanwhile:
     # every claim is made durable within a few turns.

@@ -2,11 +2,11 @@
 
 Workers hand the writer task claims and outcomes; it lets a batch gather
 (one turn of the event loop after its first claim by default; outcomes
-alone wait for the next claim, at most 16 turns),
-writes it in one transaction and wakes the workers whose claims that commit
-made durable (group commit). The journal costs one commit per
-batch, not one per message, and never serialises the workers. The commit
-runs on the event loop's thread: with WAL and
+alone wait for the next claim, at most 16 turns), writes it in one
+transaction and wakes the workers whose claims that commit made durable
+(group commit). The journal costs one commit per batch, not one per
+message, and never serialises the workers. The commit runs on the event
+loop's thread: with WAL and
 ``synchronous=NORMAL`` it is a few writes to the page cache, far cheaper
 than handing it to a thread, which would wait for the interpreter lock
 behind a busy loop at every row. With ``synchronous="FULL"`` (an fsync per
@@ -331,8 +331,8 @@ class SqliteJournal(Journal):
         and unsent (recorded unknown, never sent).
         """
         for _ in range(_MAX_GATHER_TURNS):
-            if self._closing:
-                return
+            if self._closing or not (self._settles or self._waiters):
+                return  # closing, or a kick whose batch the last commit took
             if self._waiters:
                 await asyncio.sleep(self._commit_interval if self._claims else 0)
                 return
