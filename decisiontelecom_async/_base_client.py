@@ -422,8 +422,11 @@ class BaseClient:
         answer began, a free slot behind slow requests) can be far longer
         than the call's ``policy.timeout``, which bounds the whole call.
         """
-        if call_started is None or (self._throttle.open_now and self._slots.free_now):
-            # Nothing to wait for (most requests): no deadline to arm.
+        if self._throttle.open_now and self._slots.take_now():
+            # Nothing to wait for (most requests): the slot is taken as
+            # _pass_gate would take it, without its coroutines or a deadline.
+            return self._throttle.now()
+        if call_started is None:
             return await self._pass_gate(policy, retry=retry, sleep=sleep)
         left = self._budget_left(request, policy, call_started)
         scope = asyncio.timeout(left)

@@ -17,8 +17,11 @@ say whether the request can have reached the server.
 
 Every request leaves once: aiohttp would send an idempotent one (a ``GET``,
 and the SMS API's ``send`` is one) a second time by itself when its
-connection drops before the answer; the :func:`_no_resend` middleware stops
-that, so only the SDK's retry policy repeats a request.
+connection drops before the answer. The session's own switch for that
+(``_retry_connection``, which aiohttp's test client turns off the same way)
+is turned off; with an aiohttp that lacks it, the :func:`_no_resend`
+middleware stops the resend instead, at a cost on every request. Either
+way only the SDK's retry policy repeats a request.
 
 What it keeps from httpx: the request's headers as httpx built them (aiohttp
 adds none of its own) and its URL as httpx escaped it (an empty query's
@@ -56,8 +59,19 @@ from decisiontelecom_async._http._failures import classify
 
 __all__ = ["AiohttpTransport"]
 
+_MAX_CACHED_HEADERS = 64
+"""Distinct header sets converted once (a client's requests have a few: one per body length)."""
+
 # Header names aiohttp would otherwise add when httpx's request lacks them.
 _NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+
+
+_RESEND_SWITCH = "_retry_connection" in getattr(aiohttp.ClientSession, "ATTRS", ())
+"""Whether this aiohttp's sessions have the switch that stops its own resend.
+
+A private attribute, so it is checked, and a test says when aiohttp drops it
+(``tests/_http/test_aiohttp.py``); the middleware is the fallback.
+"""
 
 
 class _NotResent(aiohttp.ClientConnectionError):
@@ -179,6 +193,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxy_headers = _proxy_headers(proxy) if proxy is not None else []
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        # The headers of one client's requests differ only in Content-Length:
+        # converted once per distinct set, not on every request.
+        self._headers: dict[tuple[str, tuple[tuple[bytes, bytes], ...]], list[tuple[str, str]]]
+        self._headers = {}
         self._closed = False
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -190,16 +208,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self._limits.max_connections or 0,
             keepalive_timeout=expiry if expiry is not None else 5.0,
         )
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
-            middlewares=(_no_resend,),
+            # Two more coroutines per request: only where the switch is missing.
+            middlewares=() if _RESEND_SWITCH else (_no_resend,),
         )
-        return self._session
+        if _RESEND_SWITCH:
+            session._retry_connection = False  # noqa: SLF001 - checked above, see _RESEND_SWITCH
+        self._session = session
+        return session
 
     def _timeout_for(self, timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
         key = (timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool"))
@@ -249,6 +271,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             content = decode_body(content, exchange.content_encoding)
         return BodyAnswer(exchange.status, exchange.reason, exchange.raw_headers, content)
 
+    def _headers_of(self, raw: list[tuple[bytes, bytes]], encoding: str) -> list[tuple[str, str]]:
+        """:func:`_aiohttp_headers` of ``raw``, converted once per distinct set."""
+        key = (encoding, tuple(raw))
+        headers = self._headers.get(key)
+        if headers is None:
+            headers = _aiohttp_headers(raw, encoding)
+            if len(self._headers) < _MAX_CACHED_HEADERS:
+                self._headers[key] = headers
+        return headers
+
     def _through_proxy(
         self, url: yarl.URL, headers: list[tuple[str, str]]
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -260,7 +292,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return {"proxy": self._proxy, "proxy_headers": dict(self._proxy_headers)}, headers
         # aiohttp sends its proxy_headers only on a CONNECT; a plain HTTP
         # request to a proxy carries them itself, as with httpx.
-        return {"proxy": self._proxy}, headers + list(self._proxy_headers)
+        return {"proxy": self._proxy}, [*headers, *self._proxy_headers]
 
     async def _exchange(self, request: httpx.Request) -> _Exchange:
         if self._closed:
@@ -273,7 +305,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # aiohttp writes header values as UTF-8; other bytes would change.
             msg = "a header value is not UTF-8, which this transport cannot send as it is"
             raise httpx.LocalProtocolError(msg, request=request)
-        headers = _aiohttp_headers(request.headers.raw, encoding)
+        headers = self._headers_of(request.headers.raw, encoding)
         # encoded=True: the URL goes out exactly as httpx escaped it.
         url = yarl.URL(str(request.url), encoded=True)
         timeout = self._timeout_for(request.extensions.get("timeout", {}))

@@ -43,6 +43,13 @@ class Slots:
         """Whether :meth:`acquire` would take a slot at once, without waiting."""
         return self._free > 0 and not self._retries and not self._first_attempts and not self._away
 
+    def take_now(self) -> bool:
+        """Take a slot if :meth:`acquire` would take one at once; whether it did."""
+        if self.free_now:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self, *, retry: bool = False, ticket: int | None = None) -> None:
         """Wait for a slot; give it back with :meth:`release` (or :meth:`step_aside`).
 

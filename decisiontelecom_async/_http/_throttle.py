@@ -78,6 +78,10 @@ class Throttle:
     def _now(self) -> float:
         return self._clock()
 
+    def now(self) -> float:
+        """The throttle's clock: what :meth:`acquire` returns when there is no gate."""
+        return self._clock()
+
     @property
     def paused_for(self) -> float:
         """Seconds until requests may flow again (0 when they may now)."""

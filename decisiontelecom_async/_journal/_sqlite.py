@@ -1,10 +1,12 @@
 """The embedded journal: one SQLite file in WAL mode, written by one writer task.
 
 Workers hand the writer task claims and outcomes; it lets a batch gather
-(one turn of the event loop by default), writes it in one transaction and wakes the
-workers whose claims that commit made durable (group commit). The journal
-costs one commit per batch, not one per message, and never serialises the
-workers. The commit runs on the event loop's thread: with WAL and
+(one turn of the event loop after its first claim by default; outcomes
+alone wait for the next claim, at most 16 turns), writes it in one
+transaction and wakes the workers whose claims that commit made durable
+(group commit). The journal costs one commit per batch, not one per
+message, and never serialises the workers. The commit runs on the event
+loop's thread: with WAL and
 ``synchronous=NORMAL`` it is a few writes to the page cache, far cheaper
 than handing it to a thread, which would wait for the interpreter lock
 behind a busy loop at every row. With ``synchronous="FULL"`` (an fsync per
@@ -48,6 +50,8 @@ CREATE TABLE IF NOT EXISTS inputs (
 _CACHE_KIB = 512
 _IN_PROCESS_WAIT = 5.0
 """Seconds an opener waits for another journal of this process on the same file."""
+_MAX_GATHER_TURNS = 16
+"""The most turns of the event loop a batch of outcomes waits for a claim to join it."""
 _CLAIM = "INSERT OR REPLACE INTO inputs (idx, digest, state) VALUES (?, ?, 'claimed')"
 _SETTLE = "UPDATE inputs SET state = ?, message_id = ?, attempts = ?, error = ? WHERE idx = ?"
 
@@ -76,7 +80,8 @@ class SqliteJournal(Journal):
     (for a resume that must find its journal). ``commit_interval`` is how
     long (seconds) a batch gathers after its first claim; the default, 0, is
     one turn of the event loop, in which every worker that runs adds its
-    claim to the same commit.
+    claim to the same commit. Outcomes ride with the next claim's commit
+    (with no claim coming, they are committed 16 turns of the loop later).
     """
 
     def __init__(
@@ -298,10 +303,8 @@ class SqliteJournal(Journal):
         while True:
             await self._kick.wait()
             self._kick.clear()
-            if not self._closing and self._claims:
-                # Only a claim has someone waiting on the disk; outcomes and
-                # flushes ride along with the next batch.
-                await asyncio.sleep(self._commit_interval)
+            if not self._closing:
+                await self._gather()
             claims, self._claims = self._claims, []
             settles, self._settles = self._settles, []
             waiters, self._waiters = self._waiters, []
@@ -313,6 +316,27 @@ class SqliteJournal(Journal):
             _resolve(waiters, self._failure)
             if self._closing and not (self._claims or self._settles or self._waiters):
                 return
+
+    async def _gather(self) -> None:
+        """Let the batch gather; return when it is to be committed.
+
+        A claim (or a flush) has someone waiting on the disk: its batch
+        gathers one more turn of the loop (``commit_interval`` seconds, if
+        set), in which every worker that runs adds its claim. Outcomes alone
+        wait for the next claim, at most :data:`_MAX_GATHER_TURNS` turns: a
+        bulk worker settles an outcome a turn or two before it claims its next
+        input, and a commit of its own for each outcome would double the
+        commits. Claims are not held longer than that one turn: the longer a
+        committed batch takes to leave, the more of it a crash finds claimed
+        and unsent (recorded unknown, never sent).
+        """
+        for _ in range(_MAX_GATHER_TURNS):
+            if self._closing or not (self._settles or self._waiters):
+                return  # closing, or a kick whose batch the last commit took
+            if self._waiters:
+                await asyncio.sleep(self._commit_interval if self._claims else 0)
+                return
+            await asyncio.sleep(0)
 
     def _commit(self, claims: list[tuple[int, bytes]], settles: list[_Settle]) -> None:
         conn = self._conn

@@ -30,6 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from decisiontelecom_async import TransportError, UnexpectedResponseError
+from decisiontelecom_async._http import _aiohttp as aiohttp_transport
 from decisiontelecom_async._http import send_request
 from decisiontelecom_async._http._aiohttp import AiohttpTransport
 from decisiontelecom_async._http._answer import BodyAnswer, text_of
@@ -565,6 +566,36 @@ async def test_a_connection_closed_after_the_request_is_a_remote_protocol_error(
     assert isinstance(info.value.__cause__, aiohttp.ServerDisconnectedError)
     # Not retried behind the caller's back: the server got it once.
     assert [r.body for r in srv.requests] == [b"payload"]
+
+
+@pytest.mark.parametrize("switch", [True, False], ids=["aiohttp-switch", "middleware"])
+async def test_a_get_whose_kept_alive_connection_drops_leaves_once(
+    switch: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp would send a GET again on a new connection by itself. The
+    # transport turns that off with aiohttp's own switch where aiohttp has
+    # one, and with its middleware where it does not: each way, once.
+    monkeypatch.setattr(aiohttp_transport, "_RESEND_SWITCH", switch)
+
+    async def answer_then_drop(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(OK)
+        await conn.request()  # read, then the connection closes unanswered
+
+    async with serve(answer_then_drop) as srv, client() as http:
+        assert (await http.get(srv.url + "/first")).content == b"ok"
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(srv.url + "/second")
+    assert [r.line.split()[1] for r in srv.requests] == [b"/first", b"/second"]
+    assert srv.accepted == 1
+
+
+def test_aiohttp_still_has_the_switch_that_stops_its_resend() -> None:
+    # Without it the transport falls back to its middleware, which costs CPU
+    # on every request (docs/performance.md): this says when aiohttp drifts.
+    assert aiohttp_transport._RESEND_SWITCH
+    session_attributes = aiohttp.ClientSession.ATTRS
+    assert "_retry_connection" in session_attributes
 
 
 async def test_a_silent_server_is_a_read_timeout() -> None:
