@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, cast
@@ -86,6 +87,8 @@ __all__ = ["CampaignRun", "Unreachable", "campaign", "run_campaign"]
 _UNREACHABLE_STREAK = 20
 """Connect failures in a row (each after its retries) that stop a campaign."""
 _PROGRESS_INTERVAL = 0.2
+_COUNTS_EVERY = 1.0
+"""Seconds between two looks at a shared campaign's counts for the bar."""
 """Seconds between the counts the run reports to the bar."""
 
 
@@ -141,6 +144,9 @@ class CampaignRun:
         self.interrupted: signal.Signals | None = None
         """The signal that stopped the campaign, if one did."""
         self._outcomes: BulkRun[SendOutcome[ViberMessage]] | None = None
+        self.shared: PostgresJournal | None = None
+        """A PostgreSQL campaign this process works on, whose counts the bar shows."""
+        self._looked = 0.0
 
     def interrupt(self, signum: signal.Signals) -> None:
         """Stop like a stop of the service: send nothing new, settle, record every row."""
@@ -163,10 +169,23 @@ class CampaignRun:
         # Now the exact count is known (quoted line breaks, blank lines).
         self.bar.show(total=self.reader.rows)
 
-    def report(self, progress: BulkProgress) -> None:
-        """The run's progress hook."""
+    async def report(self, progress: BulkProgress) -> None:
+        """The run's progress hook; a shared campaign's counts are looked at once a second."""
         self.progress = progress
         self.bar.show(progress)
+        if self.shared is not None and time.monotonic() - self._looked >= _COUNTS_EVERY:
+            await self.show_campaign()
+
+    async def show_campaign(self) -> None:
+        """Show the shared campaign's counts on the bar (the run says what failed, not the bar)."""
+        if self.shared is None:
+            return
+        self._looked = time.monotonic()
+        try:
+            counts = await self.shared.counts()
+        except Exception:  # noqa: BLE001 - the bar only watches
+            return
+        self.bar.show_campaign(counts)
 
     def record(self, outcome: SendOutcome[ViberMessage]) -> None:
         """Count one outcome; without a journal, write its result row."""
@@ -328,6 +347,7 @@ async def run_campaign(
                 # The bulk engine's "stopped after" warning: the summary's last line says it.
                 stack.enter_context(log_to(console, skip=(STOPPED_WARNING,)))
                 run = CampaignRun(reader, None if sink is None else ResultWriter(sink), bar)
+                run.shared = shared
                 stack.enter_context(on_signals(run.interrupt, STOP_SIGNALS))
                 try:
                     await run.send(
@@ -340,6 +360,7 @@ async def run_campaign(
                 except JournalMismatchError as exc:
                     assert kept is not None  # noqa: S101 - only a journaled run checks
                     raise ValueError(run.mismatch(exc, kept, csv_file)) from None
+                await run.show_campaign()  # the bar's last line: where the campaign stands
                 # (Signals still only stop: the results are written whole.)
                 writer = run.writer
                 if kept is not None:

@@ -52,6 +52,7 @@ class CampaignBar:
             MofNCompleteColumn(),
             TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"),
             TextColumn("{task.fields[rate]:,.0f}/s"),
+            TextColumn("{task.fields[campaign]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -59,9 +60,13 @@ class CampaignBar:
             transient=False,
         )
         self._task: TaskID = self.progress.add_task(
-            "campaign", total=estimate, ok=0, failed=0, rate=0.0
+            "campaign", total=estimate, ok=0, failed=0, rate=0.0, campaign=""
         )
         self.latest = _NOTHING_YET
+
+    def show_campaign(self, counts: dict[str, int]) -> None:
+        """Show a shared campaign's own ``sent`` count beside this process's rows."""
+        self.progress.update(self._task, campaign=f"campaign: {counts.get('sent', 0):,} sent")
 
     def show(self, progress: BulkProgress | None = None, *, total: int | None = None) -> None:
         """Show the run's latest counts (and, once known, the exact row count)."""

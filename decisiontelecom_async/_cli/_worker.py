@@ -83,12 +83,16 @@ class _Watch:
         self.last = progress
         now = time.monotonic()
         if now - self._looked >= _COUNTS_EVERY:
-            self._looked = now
-            try:
-                self.counts = await self.journal.counts()
-            except Exception:  # noqa: BLE001 - the bar only watches; the run says what failed
-                self.counts = {}
+            await self.look()
         self.show()
+
+    async def look(self) -> None:
+        """Read the campaign's counts for the bar."""
+        self._looked = time.monotonic()
+        try:
+            self.counts = await self.journal.counts()
+        except Exception:  # noqa: BLE001 - the bar only watches; the run says what failed
+            self.counts = {}
 
     def show(self) -> None:
         counts = self.counts
@@ -156,6 +160,7 @@ async def run_worker(
                 async with outcomes:
                     async for outcome in outcomes:
                         watch.record(outcome)
+            await watch.look()  # the bar's last line: where the campaign stands
             watch.show()
         counts = await journal.counts()
     mine = ", ".join(f"{n:,} {status}" for status, n in sorted(watch.statuses.items()))

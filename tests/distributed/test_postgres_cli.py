@@ -72,14 +72,12 @@ async def test_campaign_and_workers_share_one_campaign_then_results_from_the_jou
     write_campaign(source, ROWS)
     rate = 60.0
     journal = ["--journal", postgres_dsn, "--campaign", "spring"]
-    # The workers hold 40/s between them through Redis; the loading campaign 20/s of its own
-    # (campaign's own --shared-limit is another change's).
-    shared = ["--shared-limit", redis_server.url, "--rate-limit", "40", "--concurrency", "10"]
-    own = ["--rate-limit", "20", "--concurrency", "10"]
+    # The loading campaign and the two workers hold 60/s between them through Redis.
+    shared = ["--shared-limit", redis_server.url, "--rate-limit", "60", "--concurrency", "10"]
     service = CountingService()
     async with service.serve() as server:
         loader = await start(
-            server.base_url, "campaign", str(source), "--results", str(results), *journal, *own
+            server.base_url, "campaign", str(source), "--results", str(results), *journal, *shared
         )
         # The workers join once the campaign is loaded and sending (bounded wait).
         for _ in range(int(DEADLINE * 10)):
@@ -91,6 +89,8 @@ async def test_campaign_and_workers_share_one_campaign_then_results_from_the_jou
         for code, err in done:
             assert code == 0, err
             assert f"campaign 'spring': {ROWS:,} of {ROWS:,} sent" in err, err
+            # The bar shows this process's rows and the whole campaign's sent count.
+            assert f"campaign: {ROWS:,} sent" in err, err
         mine = [
             int(re.search(r"\(([\d,]+) by this worker\)", err)[1].replace(",", ""))
             for _, err in done
