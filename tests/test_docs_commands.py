@@ -17,6 +17,17 @@ a console command are what it prints. Each command is one of:
   messages the test sent instead of the page's. ``decisiontelecom sandbox``
   itself runs in the background, on port 0, until the test presses Ctrl+C.
   The terminal is 200 columns wide.
+* **distributed** (a ``run`` command naming a URL of :data:`DISTRIBUTED`):
+  run the same way, with the page's PostgreSQL and Redis URLs mapped, by
+  that small explicit table, to a real PostgreSQL and a real
+  ``redis-server`` on 127.0.0.1 started by the test (``tests/_servers.py``,
+  as the distributed tests use): the URL is the only word changed, so
+  ``postgresql://db/campaigns`` becomes a fresh database of the test's
+  PostgreSQL, ``redis://10.0.0.5:6379/0`` the test's Redis. Without the
+  ``distributed`` extra (the ``tests_core`` session) or, outside CI, without
+  the server binaries, only these commands are left out and the page's test
+  ends skipped saying so, after the rest ran; in CI (``CI=true``) a missing
+  binary fails.
 * **export NAME=VALUE**: the rest of the page runs with it; a base URL must
   be where the sandbox serves, a key the sandbox's (or ``...``).
 * **set-up** (``python3 -m venv``, ``pip install``, ``git clone``, ``cd``,
@@ -37,9 +48,11 @@ after ``<!-- not run: REASON -->`` is not run, and there are few of those.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +62,15 @@ from pathlib import Path
 
 import attrs
 import pytest
+from _servers import (
+    PostgresServer,
+    RedisServer,
+    missing,
+    missing_postgres,
+    postgres_bin,
+    postgres_session,
+    redis_session,
+)
 from test_docs_examples import PYPROJECT, ROOT, blocks, clean_environment, readme_quickstart
 
 pytestmark = pytest.mark.network
@@ -77,12 +99,43 @@ EXACT = {
     "invalid row",
     "results",
 }
+# The documented URL -> the server of the test's that stands in for it.
+DISTRIBUTED = {
+    "postgresql://db/campaigns": "postgres",
+    "redis://10.0.0.5:6379/0": "redis",
+}
+# The fixtures of those servers, used through request.getfixturevalue.
+__all__ = ["postgres_session", "redis_session"]
+
 # (page, command) -> exit code, where the page shows a run that is not all well.
 EXIT_CODES = {
     # The campaign's file has two broken rows (the page's summary: failed 2).
     ("docs/cli.md", "decisiontelecom campaign customers.csv"): 1,
     # A journal with unknown rows (the query's output shows them): not all sent.
     ("docs/durable.md", "decisiontelecom campaign spring-sale.csv"): 1,
+    # The same two broken rows are never loaded into the PostgreSQL campaign.
+    (
+        "docs/cli.md",
+        (
+            "decisiontelecom campaign customers.csv --journal postgresql://db/campaigns "
+            "--campaign spring"
+        ),
+    ): 1,
+    # Results files with those two rows `invalid`: not every row is `sent`.
+    (
+        "docs/cli.md",
+        (
+            "decisiontelecom results --journal postgresql://db/campaigns --campaign spring "
+            "--output spring.results.csv"
+        ),
+    ): 1,
+    (
+        "docs/cli.md",
+        (
+            "decisiontelecom results --journal customers.journal --file customers.csv "
+            "--output customers.results.csv"
+        ),
+    ): 1,
 }
 
 
@@ -262,6 +315,8 @@ class PageRun:
     base_url: str
     port: str
     sent: list[str] = attrs.Factory(list)
+    # Documented URL -> the real server's URL (see DISTRIBUTED).
+    urls: dict[str, str] = attrs.Factory(dict)
 
     def bash(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603 - bash running our own docs' command
@@ -303,6 +358,21 @@ def customers_csv(cwd: Path) -> None:
     (cwd / "customers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
+def parts_csv(cwd: Path) -> None:
+    """cli.md's ``--shared-limit`` files: part1.csv and part2.csv, 100 good rows each."""
+    for part in (1, 2):
+        rows = ["receiver;text;sender;sms_text"]
+        for index in range(100):
+            receiver = f"38067{part * 1_000_000 + index:07d}"
+            rows.append(f"{receiver};Spring sale: 20% off.;Custom Company;Spring sale")
+        (cwd / f"part{part}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def cli_files(run: PageRun) -> None:
+    customers_csv(run.cwd)
+    parts_csv(run.cwd)
+
+
 def spring_sale_journal(run: PageRun) -> None:
     """durable.md's journal: a campaign's, some of its sends in doubt (dropped answers)."""
     rows = ["receiver,text,sender"]
@@ -324,7 +394,7 @@ SANDBOX_OPTIONS = {
     "docs/durable.md": "--drop 0.1",
 }
 PREPARE: dict[str, Callable[[PageRun], None]] = {
-    "docs/cli.md": lambda run: customers_csv(run.cwd),
+    "docs/cli.md": cli_files,
     "docs/durable.md": spring_sale_journal,
 }
 
@@ -396,6 +466,8 @@ def do_run(run: PageRun, command: Command) -> None:
         do_status(run, command)
         return
     text = shlex.join([program, *words[1:]])
+    for documented, real in run.urls.items():
+        text = text.replace(documented, real)
     if command.page == "README.md" and words[1:] == ["demo"]:
         text += " --messages 200"  # the README's one-line set-up: the command, shorter
     if program == "python":
@@ -405,12 +477,53 @@ def do_run(run: PageRun, command: Command) -> None:
     run.expect(command, text)
 
 
-def run_page(page: str, tmp_path: Path) -> None:
+def servers_needed(command: Command) -> set[str]:
+    """The kinds of server (``postgres``, ``redis``) ``command``'s URLs stand for."""
+    return {kind for url, kind in DISTRIBUTED.items() if url in command.text}
+
+
+def distributed_urls(page: str, request: pytest.FixtureRequest) -> tuple[dict[str, str], str]:
+    """Documented URL -> real URL for the servers ``page`` needs; why any are left out.
+
+    A server is left out without the ``distributed`` extra, or (outside CI)
+    without its binaries; a command needing one left out is not run.
+    """
+    needed = set().union(*(servers_needed(c) for c in COMMANDS[page] if c.not_run is None))
+    if not needed:
+        return {}, ""
+    if not all(importlib.util.find_spec(module) for module in ("redis", "asyncpg")):
+        return {}, "the distributed extra (redis, asyncpg) is not installed"
+    urls: dict[str, str] = {}
+    reasons: list[str] = []
+    for documented, kind in DISTRIBUTED.items():
+        if kind not in needed:
+            continue
+        try:
+            if kind == "redis":
+                if shutil.which("redis-server") is None:
+                    missing("redis-server is not installed")
+                redis: RedisServer = request.getfixturevalue("redis_session")
+                urls[documented] = redis.url
+            else:
+                bindir = postgres_bin()
+                if bindir is None or not (bindir / "initdb").exists():
+                    missing_postgres("PostgreSQL's server binaries are not installed")
+                postgres: PostgresServer = request.getfixturevalue("postgres_session")
+                urls[documented] = postgres.new_database()
+        except pytest.skip.Exception as skipped:
+            reasons.append(str(skipped))
+    return urls, "; ".join(reasons)
+
+
+def run_page(page: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     commands = [command for command in COMMANDS[page] if command.not_run is None]
+    urls, left_out = distributed_urls(page, request)
+    not_run = [c for c in commands if servers_needed(c) - {DISTRIBUTED[u] for u in urls}]
+    commands = [c for c in commands if c not in not_run]
     with page_sandbox(shlex.split(SANDBOX_OPTIONS.get(page, "")), tmp_path) as base_url:
         env = environment() | {"DECISIONTELECOM_BASE_URL": base_url}
         port = base_url.split(":")[2].split("/")[0]
-        run = PageRun(page, tmp_path, env, base_url, port)
+        run = PageRun(page, tmp_path, env, base_url, port, urls=urls)
         if page in PREPARE:
             PREPARE[page](run)
         for command in commands:
@@ -418,6 +531,8 @@ def run_page(page: str, tmp_path: Path) -> None:
                 do_export(run, command)
             elif command.kind == "run":
                 do_run(run, command)
+    if not_run:
+        pytest.skip(f"ran all but the {len(not_run)} command(s) needing servers: {left_out}")
 
 
 RUN_PAGES = [
@@ -428,10 +543,12 @@ RUN_PAGES = [
 
 
 @pytest.mark.parametrize("page", RUN_PAGES)
-def test_shell_examples_run_as_written(page: str, tmp_path: Path) -> None:
+def test_shell_examples_run_as_written(
+    page: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     pytest.importorskip("click", reason="the pages' commands need the cli extra")
     pytest.importorskip("rich", reason="the pages' commands need the cli extra")
-    run_page(page, tmp_path)
+    run_page(page, tmp_path, request)
 
 
 # -- set-up commands, checked rather than run ------------------------------------------

@@ -24,7 +24,7 @@ from cli._support import CAMPAIGN_SCRIPT, WORKTREE, read_results, script_env, wr
 from distributed._counting import CountingService
 
 if TYPE_CHECKING:
-    from distributed.conftest import RedisServer
+    from _servers import RedisServer
 
 pytestmark = pytest.mark.network
 

@@ -19,11 +19,11 @@ import pytest
 pytest.importorskip("asyncpg", reason="needs the distributed extra (asyncpg)")
 
 from _loopback import Reply
+from _servers import PostgresServer
 
 from decisiontelecom_async import JournalError, JournalMismatchError, ViberClient, ViberMessage
 from decisiontelecom_async.distributed import PostgresJournal
 from distributed._counting import CountingService
-from distributed.conftest import PostgresServer
 
 if TYPE_CHECKING:
     from decisiontelecom_async import SendOutcome

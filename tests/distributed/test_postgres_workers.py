@@ -23,7 +23,7 @@ from decisiontelecom_async.distributed import PostgresJournal
 from distributed._counting import CountingService
 
 if TYPE_CHECKING:
-    from distributed.conftest import PostgresServer, RedisServer
+    from _servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.network
 

@@ -29,7 +29,7 @@ from decisiontelecom_async.distributed import RedisRateLimit
 from decisiontelecom_async.distributed._redis_auto import PLACE, LearnedRate
 
 if TYPE_CHECKING:
-    from distributed.conftest import RedisServer
+    from _servers import RedisServer
 
 pytestmark = pytest.mark.network
 

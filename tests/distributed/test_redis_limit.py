@@ -38,7 +38,7 @@ from decisiontelecom_async.distributed import RedisRateLimit, SharedLimitError
 from distributed._counting import CountingService
 
 if TYPE_CHECKING:
-    from distributed.conftest import RedisServer
+    from _servers import RedisServer
 
 pytestmark = pytest.mark.network
 

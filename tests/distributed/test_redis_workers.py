@@ -26,7 +26,7 @@ from _limited_server import LimitedServer
 from distributed._counting import CountingService
 
 if TYPE_CHECKING:
-    from distributed.conftest import RedisServer
+    from _servers import RedisServer
 
 pytestmark = pytest.mark.network
 

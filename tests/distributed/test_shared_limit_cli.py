@@ -27,7 +27,7 @@ from decisiontelecom_async._cli._options import shared_rate_limit
 from distributed._counting import CountingService
 
 if TYPE_CHECKING:
-    from distributed.conftest import RedisServer
+    from _servers import RedisServer
 
 pytestmark = pytest.mark.network
 
