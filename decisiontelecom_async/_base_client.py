@@ -158,8 +158,7 @@ class BaseClient:
         self._telemetry = None if HOOKS is None else HOOKS.watch(self, self._base_url)
 
     def _make_http_client(self) -> httpx.AsyncClient:
-        # Keep-alive pool as large as the concurrency bound, so a busy run
-        # reuses its connections instead of opening new ones.
+        # A keep-alive pool as large as the concurrency bound: a busy run reuses it.
         limits = httpx.Limits(
             max_connections=self._max_concurrency,
             max_keepalive_connections=self._max_concurrency,
@@ -298,8 +297,7 @@ class BaseClient:
         if json_body is not None:
             content = _JSON_ENCODER.encode(json_body).encode()
         if self._owns_http_client and params is None and not self._http.cookies:
-            # Our own client adds nothing per request that the merged headers
-            # lack, so httpx's merging is skipped (_http/_shortcuts.py).
+            # Nothing to merge into our own headers: httpx's merging is skipped.
             return self._requests().build(method, url, content)
         headers = dict(self._headers)
         if json_body is not None:
@@ -423,8 +421,7 @@ class BaseClient:
         than the call's ``policy.timeout``, which bounds the whole call.
         """
         if self._throttle.open_now and self._slots.take_now():
-            # Nothing to wait for (most requests): the slot is taken as
-            # _pass_gate would take it, without its coroutines or a deadline.
+            # Nothing to wait for (most requests): _pass_gate's slot, at once.
             return self._throttle.now()
         if call_started is None:
             return await self._pass_gate(policy, retry=retry, sleep=sleep)
