@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from decisiontelecom_async import Journal, JournalRecord, JournalState
 from decisiontelecom_async._cli._csv import BadRow, CampaignRow, ResultWriter
 
-__all__ = ["NOT_REACHED", "write_results"]
+__all__ = ["NOT_REACHED", "write_results", "written_whole"]
 
 NOT_REACHED = "not sent: the campaign stopped before this row"
 """The error of a row no run ever claimed, when this run's stop gave no reason."""
@@ -75,20 +76,33 @@ async def write_results(
     ``not_reached`` is the error of a row with no record. The file appears
     whole or not at all (written to a temporary file beside it, then moved).
     """
+    with written_whole(results) as sink:
+        writer = ResultWriter(sink)
+        records = aiter(journal.records())
+        record = await anext(records, None)
+        for position, row in enumerate(rows):
+            while record is not None and record.index < position:
+                record = await anext(records, None)  # (a record beyond the rows read)
+            here = record if record is not None and record.index == position else None
+            if isinstance(row, BadRow):
+                writer.invalid(row)
+            else:
+                _write_record(writer, row, here, not_reached)
+    return writer
+
+
+@contextlib.contextmanager
+def written_whole(results: Path) -> Iterator[TextIO]:
+    """A file to write that replaces ``results`` in one move when the block ends well.
+
+    It is written beside ``results`` and synced first, so ``results`` is
+    whole at every moment; on any error the temporary file is removed, and
+    an :class:`OSError` says which results file could not be written.
+    """
     temporary = results.with_name(f".{results.name}.{os.getpid()}.tmp")
     try:
         with temporary.open("w", newline="", encoding="utf-8") as sink:
-            writer = ResultWriter(sink)
-            records = aiter(journal.records())
-            record = await anext(records, None)
-            for position, row in enumerate(rows):
-                while record is not None and record.index < position:
-                    record = await anext(records, None)  # (a record beyond the rows read)
-                here = record if record is not None and record.index == position else None
-                if isinstance(row, BadRow):
-                    writer.invalid(row)
-                else:
-                    _write_record(writer, row, here, not_reached)
+            yield sink
             sink.flush()
             os.fsync(sink.fileno())
         temporary.replace(results)
@@ -101,4 +115,3 @@ async def write_results(
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    return writer

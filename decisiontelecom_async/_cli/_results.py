@@ -17,8 +17,6 @@ file is written beside ``--output`` and moved over it whole.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,7 +26,12 @@ from decisiontelecom_async import Journal, SqliteJournal, ViberMessage
 from decisiontelecom_async._cli._campaign import _rows_again
 from decisiontelecom_async._cli._csv import BadRow, CampaignRow, ResultWriter
 from decisiontelecom_async._cli._errors import EXIT_USAGE, fail, run_command
-from decisiontelecom_async._cli._journal_results import NOT_REACHED, _write_record, write_results
+from decisiontelecom_async._cli._journal_results import (
+    NOT_REACHED,
+    _write_record,
+    write_results,
+    written_whole,
+)
 from decisiontelecom_async._cli._options import check_delimiter, check_encoding
 from decisiontelecom_async._cli._output import stderr_console
 from decisiontelecom_async._cli._shared_journal import is_dsn, postgres_journal
@@ -46,34 +49,20 @@ _NOT_LOADED = (
 
 
 async def _from_journal(journal: PostgresJournal, output: Path) -> ResultWriter:
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("w", newline="", encoding="utf-8") as sink:
-            writer = ResultWriter(sink)
-            extent = await journal.extent()
-            for start in range(0, extent, _CHUNK):
-                stop = min(start + _CHUNK, extent)
-                found = {row.record.index: row for row in await journal.stored(start, stop)}
-                for position in range(start, stop):
-                    row = found.get(position)
-                    if row is None:
-                        writer.invalid(BadRow(0, "", _NOT_LOADED))
-                        continue
-                    message = cast("ViberMessage", row.message)
-                    line = row.line or 0
-                    _write_record(writer, CampaignRow(line, message), row.record, NOT_REACHED)
-            sink.flush()
-            os.fsync(sink.fileno())
-        temporary.replace(output)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        msg = f"cannot write the results to {output}: {exc.strerror or exc}"
-        raise OSError(msg) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
+    with written_whole(output) as sink:
+        writer = ResultWriter(sink)
+        extent = await journal.extent()
+        for start in range(0, extent, _CHUNK):
+            stop = min(start + _CHUNK, extent)
+            found = {row.record.index: row for row in await journal.stored(start, stop)}
+            for position in range(start, stop):
+                row = found.get(position)
+                if row is None:
+                    writer.invalid(BadRow(0, "", _NOT_LOADED))
+                    continue
+                message = cast("ViberMessage", row.message)
+                line = row.line or 0
+                _write_record(writer, CampaignRow(line, message), row.record, NOT_REACHED)
     return writer
 
 
